@@ -1,0 +1,132 @@
+"""Our vision encoder against transformers' GotOcr2VisionEncoder, same weights, forward + backward.
+
+Each variant runs in its own subprocess, so its peak resident memory is measured in isolation (the rise
+of VmHWM above the resident size just before the timed passes: activations, gradients and workspace).
+
+    python bench/vision.py [--quick] [--image-size 1024] [--batch 1] [--out bench/results/vision.json]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from got.model.convert import HF_NAMES, rename
+from got.model.vision import VisionConfig, VisionEncoder
+
+
+def memory_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def build(variant: str, cfg: VisionConfig, seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    ours = VisionEncoder(cfg)
+    with torch.no_grad():  # non-zero rel-pos tables, so the bias path is exercised
+        for block in ours.blocks:
+            block.attn.rel_pos_h.normal_(std=0.02)
+            block.attn.rel_pos_w.normal_(std=0.02)
+    if variant == "ours":
+        return ours
+    from transformers.models.got_ocr2.configuration_got_ocr2 import GotOcr2VisionConfig
+    from transformers.models.got_ocr2.modeling_got_ocr2 import GotOcr2VisionEncoder
+
+    hf = GotOcr2VisionEncoder(
+        GotOcr2VisionConfig(
+            hidden_size=cfg.width, output_channels=cfg.out_channels, num_hidden_layers=cfg.depth,
+            num_attention_heads=cfg.heads, image_size=cfg.image_size, patch_size=cfg.patch_size,
+            window_size=cfg.window_size, global_attn_indexes=list(cfg.global_layers), mlp_dim=cfg.mlp_dim,
+        )
+    )
+    state = {f"vision.{k}": v for k, v in ours.state_dict().items()}
+    names = rename(list(state), HF_NAMES)
+    hf.load_state_dict({names[k].removeprefix("vision_tower."): v for k, v in state.items()}, strict=True)
+    return hf
+
+
+def worker(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    cfg = VisionConfig(image_size=args.image_size)
+    model = build(args.variant, cfg, args.seed).train()
+    x = torch.randn(args.batch, 3, cfg.image_size, cfg.image_size, generator=torch.Generator().manual_seed(1))
+
+    def step() -> torch.Tensor:
+        out = model(x)
+        out = out if torch.is_tensor(out) else out.last_hidden_state
+        out.square().mean().backward()
+        model.zero_grad(set_to_none=True)
+        return out.detach()
+
+    if not args.quick:
+        step()  # warm-up: allocator and kernel selection
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current resident size
+    base = memory_kib("VmRSS")
+    times = []
+    for _ in range(args.iters):
+        t0 = time.perf_counter()
+        out = step()
+        times.append(time.perf_counter() - t0)
+    peak = memory_kib("VmHWM") - base
+    save_file({"out": out.contiguous()}, args.save)
+    print(json.dumps({"variant": args.variant, "seconds": sorted(times)[len(times) // 2], "peak_mib": peak / 1024}))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="one timed pass, no warm-up")
+    p.add_argument("--image-size", type=int, default=1024)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--iters", type=int, default=None)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="bench/results/vision.json")
+    p.add_argument("--variant", help=argparse.SUPPRESS)
+    p.add_argument("--save", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    args.iters = args.iters or (1 if args.quick else 3)
+    if args.variant:
+        return worker(args)
+
+    rows, outputs = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for variant in ("hf", "ours"):
+            save = f"{tmp}/{variant}.safetensors"
+            cmd = [sys.executable, __file__, "--variant", variant, "--save", save, "--image-size", str(args.image_size),
+                   "--batch", str(args.batch), "--iters", str(args.iters), "--threads", str(args.threads),
+                   "--seed", str(args.seed)] + (["--quick"] if args.quick else [])
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            if result.returncode:
+                sys.exit(f"{variant} failed:\n{result.stderr[-3000:]}")
+            rows[variant] = json.loads(result.stdout.strip().splitlines()[-1])
+            outputs[variant] = load_file(save)["out"]
+    ref, ours = outputs["hf"], outputs["ours"]
+    max_rel = ((ours - ref).abs().max() / ref.abs().max()).item()
+    report = {
+        "config": {"image_size": args.image_size, "batch": args.batch, "dtype": "fp32", "device": "cpu",
+                   "threads": args.threads, "iters": args.iters, "pass": "forward+backward"},
+        "hf": rows["hf"], "ours": rows["ours"],
+        "time_ratio": rows["ours"]["seconds"] / rows["hf"]["seconds"],
+        "memory_ratio": rows["ours"]["peak_mib"] / rows["hf"]["peak_mib"],
+        "max_rel_error": max_rel,
+    }
+    print(f"{'encoder':<10}{'seconds':>10}{'peak MiB':>12}")
+    for name in ("hf", "ours"):
+        print(f"{name:<10}{rows[name]['seconds']:>10.2f}{rows[name]['peak_mib']:>12.0f}")
+    print(f"ratio ours/hf: time {report['time_ratio']:.2f}x  peak memory {report['memory_ratio']:.2f}x  "
+          f"max relative output error {max_rel:.1e}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

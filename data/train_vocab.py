@@ -1,0 +1,31 @@
+"""Train the project's small BPE vocabulary (see docs/tokenizer.md).
+
+    python data/train_vocab.py --size 8000 --out got/assets/got-tiny.tiktoken
+"""
+
+import argparse
+import time
+
+from got import bpe
+from got.tokenizer import DEFAULT_VOCAB, GOTTokenizer, tokens_per_char, write_vocab
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=8000, help="total ranks: 256 bytes + merges (default 8000)")
+    parser.add_argument("--out", default=str(DEFAULT_VOCAB), help="the .tiktoken file to write (default: the shipped one)")
+    args = parser.parse_args()
+    if args.size <= 256:
+        parser.error(f"--size must exceed the 256 single bytes, got {args.size}")
+
+    start = time.time()
+    ranks = bpe.hf_to_ranks(bpe.train_hf(bpe.corpus(), args.size))
+    write_vocab(ranks, args.out)
+    tok = GOTTokenizer.from_file(args.out)
+    print(f"wrote {args.out}: {tok.num_ranks} ranks in {time.time() - start:.1f}s")
+    en, zh = tokens_per_char(tok, bpe.SAMPLE_EN), tokens_per_char(tok, bpe.SAMPLE_ZH)
+    print(f"tokens per char on the held-out samples: English {en:.3f}, Chinese {zh:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""got: train GOT-OCR2.0-style end-to-end OCR models."""

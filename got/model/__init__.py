@@ -1,0 +1,1 @@
+"""Model: SAM/ViTDet encoder, projector, GOTModel, loss, generation and weight conversion."""

@@ -1,0 +1,393 @@
+"""Checkpoints in three layouts, convertible both ways through this project's own (`got`) names.
+
+- got:      config.json {"format": "got", "model": GOTConfig}, model.safetensors, the *.tiktoken vocabulary.
+- official: ucaslcl/GOT-OCR2_0: a Qwen2 config.json with GOT's extra keys, model.safetensors, qwen.tiktoken.
+            The vision config is not stored there; it is read back from the weight shapes.
+- hf:       transformers' GotOcr2ForConditionalGeneration directory (config, weights, tokenizer, processor).
+
+Only safetensors are read: pickled checkpoints can run code when loaded.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from got.model.got import GOTConfig, GOTModel
+from got.model.vision import VisionConfig
+from got.tokenizer import GOTTokenizer
+
+LAYOUTS = ("got", "official", "hf")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+# (got pattern, other pattern); the first match wins, in either direction.
+OFFICIAL_NAMES = [
+    ("vision.{rest}", "model.vision_tower_high.{rest}"),
+    ("projector.conv1.{rest}", "model.net_2.{rest}"),
+    ("projector.conv2.{rest}", "model.net_3.{rest}"),
+    ("projector.linear.{rest}", "model.mm_projector_vary.{rest}"),
+    ("decoder.model.{rest}", "model.{rest}"),
+    ("decoder.lm_head.{rest}", "lm_head.{rest}"),
+]
+HF_NAMES = [
+    ("vision.patch_embed.proj.{rest}", "vision_tower.patch_embed.projection.{rest}"),
+    ("vision.blocks.{n}.norm1.{rest}", "vision_tower.layers.{n}.layer_norm1.{rest}"),
+    ("vision.blocks.{n}.norm2.{rest}", "vision_tower.layers.{n}.layer_norm2.{rest}"),
+    ("vision.blocks.{rest}", "vision_tower.layers.{rest}"),
+    ("vision.neck.0.{rest}", "vision_tower.neck.conv1.{rest}"),
+    ("vision.neck.1.{rest}", "vision_tower.neck.layer_norm1.{rest}"),
+    ("vision.neck.2.{rest}", "vision_tower.neck.conv2.{rest}"),
+    ("vision.neck.3.{rest}", "vision_tower.neck.layer_norm2.{rest}"),
+    ("vision.{rest}", "vision_tower.{rest}"),
+    ("projector.conv1.{rest}", "multi_modal_projector.conv_upsampler1.{rest}"),
+    ("projector.conv2.{rest}", "multi_modal_projector.conv_upsampler2.{rest}"),
+    ("projector.linear.{rest}", "multi_modal_projector.multimodal_projector.{rest}"),
+    ("decoder.{rest}", "language_model.{rest}"),
+]
+# transformers 5 writes the names above but also reads its newer in-memory prefixes; accept both.
+HF_NEW_PREFIXES = [
+    ("model.language_model.", "language_model.model."),
+    ("lm_head.", "language_model.lm_head."),
+    ("model.vision_tower.", "vision_tower."),
+    ("model.multi_modal_projector.", "multi_modal_projector."),
+]
+# Keys GOT's config.json adds to the Qwen2 config it is built on.
+OFFICIAL_EXTRA = {
+    "architectures": ["GOTQwenForCausalLM"],
+    "model_type": "GOT",
+    "use_im_start_end": True,
+    "vision_select_layer": -1,
+    "freeze_vision_tower": False,
+}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read as the layout it claims to be."""
+
+
+@dataclass
+class Checkpoint:
+    cfg: GOTConfig
+    state: dict[str, torch.Tensor]  # got names
+    tokenizer: GOTTokenizer | None
+
+
+def _compile(pattern: str) -> re.Pattern:
+    regex = re.escape(pattern).replace(r"\{n\}", r"(?P<n>\d+)").replace(r"\{rest\}", r"(?P<rest>.+)")
+    return re.compile(f"^{regex}$")
+
+
+def rename(keys: list[str], table: list[tuple[str, str]], reverse: bool = False) -> dict[str, str]:
+    """Map each key through the first matching (source -> target) pattern pair; unmatched keys raise."""
+    rules = [(_compile(b if reverse else a), b if not reverse else a) for a, b in table]
+    out, unmatched = {}, []
+    for key in keys:
+        for regex, target in rules:
+            m = regex.match(key)
+            if m:
+                out[key] = target.format(**m.groupdict())
+                break
+        else:
+            unmatched.append(key)
+    if unmatched:
+        raise CheckpointError(f"{len(unmatched)} keys match no known name: {_preview(unmatched)}")
+    return out
+
+
+def _preview(keys: list[str], limit: int = 12) -> str:
+    keys = sorted(keys)
+    more = f" ... and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """All tensors of the *.safetensors files in a directory (or one file); refuses pickles with a clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint path {path} does not exist")
+    if path.is_file():
+        if path.suffix in PICKLE_SUFFIXES:
+            raise CheckpointError(f"{path} is a pickle checkpoint; only safetensors are loaded (pickles can run code)")
+        files = [path]
+    else:
+        files = sorted(path.glob("*.safetensors"))
+        pickles = [p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES]
+        if not files:
+            hint = f"; found pickle files {pickles}, which are not loaded (they can run code)" if pickles else ""
+            raise CheckpointError(f"no *.safetensors in {path}{hint}")
+    state = {}
+    for f in files:
+        try:
+            state.update(load_file(f))
+        except (SafetensorError, OSError) as e:
+            raise CheckpointError(f"{f} is not a readable safetensors file ({e})") from e
+    return state
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise CheckpointError(f"missing {path.name} in {path.parent}")
+    return json.loads(path.read_text())
+
+
+def _tied(cfg: GOTConfig) -> bool:
+    return bool(cfg.decoder.get("tie_word_embeddings", False))
+
+
+def expected_shapes(cfg: GOTConfig) -> dict[str, torch.Size]:
+    """Parameter names and shapes of a GOTModel for cfg, built on the meta device (no memory)."""
+    with torch.device("meta"):
+        model = GOTModel(cfg)
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    if _tied(cfg):
+        shapes.pop("decoder.lm_head.weight", None)
+    return shapes
+
+
+def validate(
+    cfg: GOTConfig, state: dict[str, torch.Tensor], source: str, names: list[tuple[str, str]] | None = None
+) -> dict[str, torch.Tensor]:
+    """Drop a tied lm_head copy, then check names and shapes against the model.
+
+    The error names the offending keys, in the source layout's own names when its table is given.
+    """
+    if _tied(cfg):
+        state = {k: v for k, v in state.items() if k != "decoder.lm_head.weight"}
+    shapes = expected_shapes(cfg)
+    shown = rename(sorted(set(shapes) | set(state)), names) if names else {}
+    show = lambda keys: _preview([shown.get(k, k) for k in keys])  # noqa: E731
+    missing = [k for k in shapes if k not in state]
+    unexpected = [k for k in state if k not in shapes]
+    wrong = [k for k, s in shapes.items() if k in state and state[k].shape != s]
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {show(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {show(unexpected)}")
+    if wrong:
+        details = ", ".join(f"{shown.get(k, k)} {tuple(state[k].shape)} != {tuple(shapes[k])}" for k in wrong[:12])
+        problems.append(f"wrong shapes ({len(wrong)}): {details}")
+    if problems:
+        raise CheckpointError(f"{source}: " + "; ".join(problems))
+    return state
+
+
+def vision_config_from_state(state: dict[str, torch.Tensor], prefix: str = "vision.") -> VisionConfig:
+    """Recover the encoder's sizes from its weights (the official checkpoint stores no vision config)."""
+    try:
+        patch = state[f"{prefix}patch_embed.proj.weight"]  # (width, 3, p, p)
+        pos = state[f"{prefix}pos_embed"]  # (1, g, g, width)
+        depth = 1 + max(int(m.group(1)) for k in state if (m := re.match(rf"{re.escape(prefix)}blocks\.(\d+)\.", k)))
+        rel = [state[f"{prefix}blocks.{i}.attn.rel_pos_h"].shape for i in range(depth)]
+        mlp_dim = state[f"{prefix}blocks.0.mlp.lin1.weight"].shape[0]
+        out_channels = state[f"{prefix}neck.0.weight"].shape[0]
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"cannot infer the vision config: encoder weights incomplete ({e})") from e
+    width, grid, head_dim = patch.shape[0], pos.shape[1], rel[0][1]
+    global_layers = tuple(i for i, s in enumerate(rel) if s[0] == 2 * grid - 1)
+    windows = {(s[0] + 1) // 2 for i, s in enumerate(rel) if i not in global_layers}
+    return VisionConfig(
+        image_size=grid * patch.shape[-1],
+        patch_size=patch.shape[-1],
+        width=width,
+        depth=depth,
+        heads=width // head_dim,
+        mlp_dim=mlp_dim,
+        window_size=windows.pop() if windows else 14,
+        global_layers=global_layers,
+        out_channels=out_channels,
+    )
+
+
+def _token_ids(tokenizer: GOTTokenizer | None) -> dict:
+    if tokenizer is None:
+        return {}
+    return dict(image_token_id=tokenizer.imgpad_id, eos_token_id=tokenizer.im_end_id, pad_token_id=tokenizer.pad_id)
+
+
+def _find_tokenizer(path: Path) -> GOTTokenizer | None:
+    return GOTTokenizer.from_dir(path) if any(path.glob("*.tiktoken")) else None
+
+
+# --- readers -------------------------------------------------------------------------------------------
+
+
+def read_got(path: Path) -> Checkpoint:
+    meta = _read_json(path / "config.json")
+    if meta.get("format") != "got":
+        raise CheckpointError(f"{path}/config.json is not a got-layout config (format={meta.get('format')!r})")
+    cfg = GOTConfig.from_dict(meta["model"])
+    state = validate(cfg, read_safetensors(path), str(path))
+    return Checkpoint(cfg, state, _find_tokenizer(path))
+
+
+def read_official(path: Path) -> Checkpoint:
+    from transformers import Qwen2Config
+
+    meta = _read_json(path / "config.json")
+    raw = read_safetensors(path)
+    state = {new: raw[old] for old, new in rename(list(raw), OFFICIAL_NAMES, reverse=True).items()}
+    decoder = {k: v for k, v in meta.items() if k in Qwen2Config().to_dict() and k not in ("architectures",)}
+    decoder["model_type"] = "qwen2"
+    tokenizer = _find_tokenizer(path)
+    ids = _token_ids(tokenizer) or {"image_token_id": meta.get("im_patch_token", 151859)}
+    cfg = GOTConfig(
+        vision=vision_config_from_state(state),
+        projector_channels=state["projector.conv2.weight"].shape[0] if "projector.conv2.weight" in state else 1024,
+        decoder=decoder,
+        **ids,
+    )
+    return Checkpoint(cfg, validate(cfg, state, str(path), OFFICIAL_NAMES), tokenizer)
+
+
+def read_hf(path: Path) -> Checkpoint:
+    meta = _read_json(path / "config.json")
+    if meta.get("model_type") != "got_ocr2":
+        raise CheckpointError(f"{path}/config.json is not a GotOcr2 config (model_type={meta.get('model_type')!r})")
+    raw = read_safetensors(path)
+    for new, old in HF_NEW_PREFIXES:
+        raw = {(old + k[len(new) :] if k.startswith(new) else k): v for k, v in raw.items()}
+    state = {new: raw[old] for old, new in rename(list(raw), HF_NAMES, reverse=True).items()}
+    v, text = meta["vision_config"], meta["text_config"]
+    vision = VisionConfig(
+        image_size=v.get("image_size", 1024),
+        patch_size=v.get("patch_size", 16),
+        width=v.get("hidden_size", 768),
+        depth=v.get("num_hidden_layers", 12),
+        heads=v.get("num_attention_heads", 12),
+        mlp_dim=v.get("mlp_dim", 3072),
+        window_size=v.get("window_size", 14),
+        global_layers=tuple(v.get("global_attn_indexes", (2, 5, 8, 11))),
+        out_channels=v.get("output_channels", 256),
+        layer_norm_eps=v.get("layer_norm_eps", 1e-6),
+    )
+    tokenizer = _find_tokenizer(path) or (
+        GOTTokenizer.from_hf_dir(path) if (path / "tokenizer.json").is_file() else None
+    )
+    ids = _token_ids(tokenizer) or {"image_token_id": meta.get("image_token_index", 151859)}
+    cfg = GOTConfig(vision=vision, projector_channels=text["hidden_size"], decoder=text, **ids)
+    return Checkpoint(cfg, validate(cfg, state, str(path), HF_NAMES), tokenizer)
+
+
+# --- writers -------------------------------------------------------------------------------------------
+
+
+def _save_weights(state: dict[str, torch.Tensor], path: Path) -> None:
+    # safetensors refuses tensors that share memory (a tied lm_head); every tensor is written on its own.
+    save_file({k: v.detach().contiguous().clone() for k, v in state.items()}, str(path / "model.safetensors"))
+
+
+def write_got(ckpt: Checkpoint, path: Path) -> None:
+    (path / "config.json").write_text(json.dumps({"format": "got", "model": ckpt.cfg.to_dict()}, indent=2))
+    _save_weights(ckpt.state, path)
+    if ckpt.tokenizer is not None:
+        ckpt.tokenizer.save(path)
+
+
+def write_official(ckpt: Checkpoint, path: Path) -> None:
+    cfg = ckpt.cfg
+    if cfg.decoder.get("model_type") != "qwen2":
+        raise CheckpointError(f"the official layout holds a Qwen2 decoder, not {cfg.decoder.get('model_type')!r}")
+    state = dict(ckpt.state)
+    if _tied(cfg):  # the released checkpoint stores lm_head as a copy of the embedding
+        state["decoder.lm_head.weight"] = state["decoder.model.embed_tokens.weight"]
+    names = rename(list(state), OFFICIAL_NAMES)
+    meta = {k: v for k, v in cfg.decoder.items() if k != "model_type"}
+    meta.update(OFFICIAL_EXTRA, image_token_len=cfg.vision.tokens_per_view, im_patch_token=cfg.image_token_id)
+    if ckpt.tokenizer is not None:
+        meta.update(im_start_token=ckpt.tokenizer.img_start_id, im_end_token=ckpt.tokenizer.img_end_id)
+        ckpt.tokenizer.save(path, "qwen.tiktoken")
+    (path / "config.json").write_text(json.dumps(meta, indent=2))
+    _save_weights({names[k]: v for k, v in state.items()}, path)
+
+
+def write_hf(ckpt: Checkpoint, path: Path) -> None:
+    from transformers import AutoTokenizer, GotOcr2Config, GotOcr2ImageProcessorPil, GotOcr2Processor
+
+    cfg = ckpt.cfg
+    d_model = cfg.decoder.get("hidden_size")
+    if cfg.projector_channels != d_model:
+        raise CheckpointError(
+            f"cannot export to hf: projector_channels P={cfg.projector_channels} != decoder width {d_model}. "
+            "transformers' GotOcr2 ties the projector's second conv to the text width, so only P == d_model "
+            "converts exactly (true of the released model)."
+        )
+    v = cfg.vision
+    hf_cfg = GotOcr2Config(
+        vision_config=dict(
+            hidden_size=v.width, output_channels=v.out_channels, num_hidden_layers=v.depth, num_attention_heads=v.heads,
+            image_size=v.image_size, patch_size=v.patch_size, window_size=v.window_size,
+            global_attn_indexes=list(v.global_layers), mlp_dim=v.mlp_dim, layer_norm_eps=v.layer_norm_eps,
+        ),
+        text_config=dict(cfg.decoder),
+        image_token_index=cfg.image_token_id,
+        image_seq_length=v.tokens_per_view,
+        tie_word_embeddings=_tied(cfg),
+    )
+    hf_cfg.architectures = ["GotOcr2ForConditionalGeneration"]
+    hf_cfg.save_pretrained(path)
+    names = rename(list(ckpt.state), HF_NAMES)
+    _save_weights({names[k]: t for k, t in ckpt.state.items()}, path)
+    if ckpt.tokenizer is not None:
+        ckpt.tokenizer.export_hf(path)
+        images = GotOcr2ImageProcessorPil(size={"height": v.image_size, "width": v.image_size})
+        GotOcr2Processor(image_processor=images, tokenizer=AutoTokenizer.from_pretrained(path)).save_pretrained(path)
+
+
+READERS = {"got": read_got, "official": read_official, "hf": read_hf}
+WRITERS = {"got": write_got, "official": write_official, "hf": write_hf}
+
+
+def load_checkpoint(path: str | Path, layout: str = "got") -> Checkpoint:
+    if layout not in READERS:
+        raise ValueError(f"unknown layout {layout!r}; choose from {LAYOUTS}")
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint path {path} does not exist")
+    if path.is_file():
+        if path.suffix in PICKLE_SUFFIXES:
+            raise CheckpointError(f"{path} is a pickle checkpoint; only safetensors are loaded (pickles can run code)")
+        path = path.parent
+    return READERS[layout](path)
+
+
+def save_checkpoint(ckpt: Checkpoint, path: str | Path, layout: str = "got") -> None:
+    if layout not in WRITERS:
+        raise ValueError(f"unknown layout {layout!r}; choose from {LAYOUTS}")
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    WRITERS[layout](ckpt, path)
+
+
+def with_tokenizer(ckpt: Checkpoint, tokenizer: GOTTokenizer) -> Checkpoint:
+    """Attach a tokenizer, taking the model's special-token ids from it."""
+    vocab = ckpt.cfg.decoder.get("vocab_size", 0)
+    if tokenizer.vocab_size > vocab:
+        raise CheckpointError(f"tokenizer {tokenizer.source} has {tokenizer.vocab_size} ids but the model embeds {vocab}")
+    for key, value in _token_ids(tokenizer).items():
+        setattr(ckpt.cfg, key, value)
+    ckpt.tokenizer = tokenizer
+    return ckpt
+
+
+def convert(src: str | Path, dst: str | Path, src_layout: str, dst_layout: str) -> Checkpoint:
+    ckpt = load_checkpoint(src, src_layout)
+    save_checkpoint(ckpt, dst, dst_layout)
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: Checkpoint) -> GOTModel:
+    """A GOTModel holding the checkpoint's weights (a tied lm_head is re-tied by the decoder)."""
+    model = GOTModel(ckpt.cfg)
+    missing, unexpected = model.load_state_dict(ckpt.state, strict=False)
+    assert not unexpected and set(missing) <= {"decoder.lm_head.weight"}, (missing, unexpected)  # validate() ran
+    model.decoder.tie_weights()
+    return model
+
+
+def checkpoint_from_model(model: GOTModel, tokenizer: GOTTokenizer | None) -> Checkpoint:
+    return Checkpoint(model.cfg, validate(model.cfg, model.state_dict(), "model"), tokenizer)

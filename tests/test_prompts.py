@@ -1,24 +1,7 @@
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from got.prompts import IGNORE_INDEX, build_query, encode_prompt, encode_sample, normalize_box, prompt_text
-from got.tokenizer import GOTTokenizer
-
-QWEN_VOCAB = Path(__file__).resolve().parents[2] / "shared/vocab/qwen.tiktoken"
-
-
-@pytest.fixture(scope="module")
-def qwen() -> GOTTokenizer:
-    if not QWEN_VOCAB.is_file():
-        pytest.skip(f"the real Qwen vocabulary is not at {QWEN_VOCAB} (tests-only file, see DESIGN §3)")
-    return GOTTokenizer.from_file(QWEN_VOCAB)
-
-
-@pytest.fixture(scope="module")
-def tiny() -> GOTTokenizer:
-    return GOTTokenizer.default()
 
 
 @pytest.mark.parametrize(

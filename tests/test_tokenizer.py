@@ -1,14 +1,12 @@
 import json
 import unicodedata
 from itertools import islice
-from pathlib import Path
 
 import pytest
 
 from got import bpe
 from got.tokenizer import DEFAULT_VOCAB, SPECIAL_TOKENS, GOTTokenizer, token_bytes, tokens_per_char, write_vocab
 
-QWEN_VOCAB = Path(__file__).resolve().parents[2] / "shared/vocab/qwen.tiktoken"
 
 TEXTS = [
     "Hello, world! It's 2024 and we're testing OCR.",
@@ -17,18 +15,6 @@ TEXTS = [
     "  leading spaces\n\n\ttabs and\r\nCRLF   \n   trailing   ",
     "| a | b |\n| --- | --- |\n**bold** `code` 😀 naïve café",
 ]
-
-
-@pytest.fixture(scope="module")
-def qwen() -> GOTTokenizer:
-    if not QWEN_VOCAB.is_file():
-        pytest.skip(f"the real Qwen vocabulary is not at {QWEN_VOCAB} (tests-only file, see DESIGN §3)")
-    return GOTTokenizer.from_file(QWEN_VOCAB)
-
-
-@pytest.fixture(scope="module")
-def tiny() -> GOTTokenizer:
-    return GOTTokenizer.default()
 
 
 @pytest.fixture(scope="module", params=["qwen", "tiny"])
@@ -172,7 +158,7 @@ def test_from_hf_dir_errors(tiny, tmp_path):
 
 
 def test_save_keeps_file_bytes(qwen, tmp_path):
-    assert qwen.save(tmp_path).read_bytes() == QWEN_VOCAB.read_bytes()
+    assert qwen.save(tmp_path).read_bytes() == qwen.source.read_bytes()
 
 
 def test_trained_vocab_encodes_like_hf(tmp_path):

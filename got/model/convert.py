@@ -104,14 +104,20 @@ def _preview(keys: list[str], limit: int = 12) -> str:
     return ", ".join(keys[:limit]) + more
 
 
-def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
-    """All tensors of the *.safetensors files in a directory (or one file); refuses pickles with a clear error."""
+def _existing(path: str | Path) -> Path:
+    """The path, if it exists and is not a pickle file (unpickling can run code)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint path {path} does not exist")
+    if path.is_file() and path.suffix in PICKLE_SUFFIXES:
+        raise CheckpointError(f"{path} is a pickle checkpoint; only safetensors are loaded (pickles can run code)")
+    return path
+
+
+def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """All tensors of the *.safetensors files in a directory (or one file); refuses pickles with a clear error."""
+    path = _existing(path)
     if path.is_file():
-        if path.suffix in PICKLE_SUFFIXES:
-            raise CheckpointError(f"{path} is a pickle checkpoint; only safetensors are loaded (pickles can run code)")
         files = [path]
     else:
         files = sorted(path.glob("*.safetensors"))
@@ -345,14 +351,8 @@ WRITERS = {"got": write_got, "official": write_official, "hf": write_hf}
 def load_checkpoint(path: str | Path, layout: str = "got") -> Checkpoint:
     if layout not in READERS:
         raise ValueError(f"unknown layout {layout!r}; choose from {LAYOUTS}")
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint path {path} does not exist")
-    if path.is_file():
-        if path.suffix in PICKLE_SUFFIXES:
-            raise CheckpointError(f"{path} is a pickle checkpoint; only safetensors are loaded (pickles can run code)")
-        path = path.parent
-    return READERS[layout](path)
+    path = _existing(path)
+    return READERS[layout](path.parent if path.is_file() else path)
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | Path, layout: str = "got") -> None:

@@ -1,0 +1,37 @@
+"""Multi-crop: 2-3 pages stitched side by side or one above the other into one large image, flagged `crop` so that
+the loader tiles it into views (`OCR with format upon the patch reference: `). Target: the pages' markdown in
+reading order (left to right, or top to bottom), blank line between pages.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from got.data.sample import Sample
+from got.render import document, effects
+
+
+@dataclass
+class MulticropConfig:
+    pages: tuple[int, int] = (2, 3)
+    horizontal_p: float = 0.6  # side by side, else stacked
+    document: document.DocumentConfig = field(default_factory=lambda: document.DocumentConfig(
+        degrade=effects.DegradeConfig(rotate=0.5, warp=0.005)))  # fmt: skip
+
+
+def render_multicrop(rng: random.Random, cfg: MulticropConfig) -> Sample:
+    dc = cfg.document
+    lang = rng.choice(dc.langs)
+    size = document.page_size(rng, dc)
+    n = rng.randint(*cfg.pages)
+    horizontal = rng.random() < cfg.horizontal_p
+    pages = [document.compose(rng, dc, lang, True, size) for _ in range(n)]
+    sheet = Image.new("RGB", (size[0] * n, size[1]) if horizontal else (size[0], size[1] * n))
+    for i, page in enumerate(pages):
+        sheet.paste(page.image, (i * size[0], 0) if horizontal else (0, i * size[1]))
+    image, _ = effects.degrade(sheet, rng, dc.degrade)
+    return Sample([image], "\n\n".join(p.text(True) for p in pages), task="format", lang=lang,
+                  source="render/multicrop", crop=True, extra={"pages": n, "horizontal": horizontal})  # fmt: skip

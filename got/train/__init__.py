@@ -1,0 +1,1 @@
+"""Training: the DeepSpeed loop, stage policies, optimisation, checkpoints and logging."""

@@ -1,0 +1,82 @@
+"""What each stage starts from and what it trains.
+
+| Stage | Starts from                                                  | Trains                      |
+| 1     | fresh encoder + projector, OPT-class decoder (path or config) | everything                  |
+| 2     | stage-1 encoder (its projector and decoder dropped), a new    | everything                  |
+|       | projector, the Qwen decoder (path or config)                  |                             |
+| 3     | the whole stage-2 model                                       | projector + decoder         |
+"""
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from got.model.convert import load_checkpoint, model_from_checkpoint
+from got.model.got import GOTConfig, GOTModel
+from got.tokenizer import GOTTokenizer
+from got.train.lora import LoraConfig, add_lora
+
+# Knobs of a run, not of the weights: a loaded model keeps its architecture but takes these from the run.
+RUNTIME_FIELDS = ("attn_implementation", "loss_chunk_tokens")
+
+
+@dataclass
+class InitConfig:
+    decoder_path: str | None = None  # local transformers directory of the decoder (OPT-125M, Qwen-0.5B, ...)
+    encoder_from: str | None = None  # got-layout export whose vision.* weights start the encoder (stage 2)
+    model_from: str | None = None  # a checkpoint loaded whole (stage 3, fine-tuning)
+    model_layout: str = "got"  # layout of model_from: got | official | hf
+    tokenizer: str | None = None  # a *.tiktoken; default: model_from's, else the shipped tiny vocabulary
+
+
+@dataclass
+class FreezeConfig:
+    vision: bool = False
+    projector: bool = False
+    decoder: bool = False
+
+
+def _tokenizer(init: InitConfig, found: GOTTokenizer | None) -> GOTTokenizer:
+    if init.tokenizer:
+        return GOTTokenizer.from_file(init.tokenizer)
+    return found or GOTTokenizer.default()
+
+
+def check_tokenizer(cfg: GOTConfig, tokenizer: GOTTokenizer) -> None:
+    """The model's special-token ids and vocabulary must be the tokenizer's, or training silently learns noise."""
+    expected = {"image_token_id": tokenizer.imgpad_id, "eos_token_id": tokenizer.im_end_id, "pad_token_id": tokenizer.pad_id}
+    wrong = {k: (getattr(cfg, k), v) for k, v in expected.items() if getattr(cfg, k) != v}
+    if wrong:
+        raise ValueError(f"model config ids do not match tokenizer {tokenizer.source}: "
+                         + ", ".join(f"{k}={a} but the tokenizer says {b}" for k, (a, b) in wrong.items()))
+    vocab = cfg.decoder.get("vocab_size", 0)
+    if tokenizer.vocab_size > vocab:
+        raise ValueError(f"tokenizer {tokenizer.source} has {tokenizer.vocab_size} ids; the decoder embeds only {vocab}")
+
+
+def build_model(cfg: GOTConfig, init: InitConfig, freeze: FreezeConfig, lora: LoraConfig) -> tuple[GOTModel, GOTTokenizer]:
+    """The model a run starts from (before any resume), with its tokenizer and freeze policy applied."""
+    if init.model_from:
+        ckpt = load_checkpoint(init.model_from, init.model_layout)
+        for name in RUNTIME_FIELDS:
+            setattr(ckpt.cfg, name, getattr(cfg, name))
+        ckpt.cfg.vision.grad_checkpointing = cfg.vision.grad_checkpointing
+        model, tokenizer = model_from_checkpoint(ckpt), _tokenizer(init, ckpt.tokenizer)
+    else:
+        model = GOTModel.with_pretrained_decoder(cfg, init.decoder_path) if init.decoder_path else GOTModel(cfg)
+        tokenizer = _tokenizer(init, None)
+        if init.encoder_from:
+            load_encoder(model, init.encoder_from)
+    check_tokenizer(model.cfg, tokenizer)
+    model.set_trainable(vision=not freeze.vision, projector=not freeze.projector, decoder=not freeze.decoder)
+    if lora.enabled:
+        add_lora(model, lora)
+    return model, tokenizer
+
+
+def load_encoder(model: GOTModel, path: str | Path) -> None:
+    """Stage hand-over: the encoder of a previous stage's export; its projector and decoder are dropped."""
+    ckpt = load_checkpoint(path, "got")
+    if replace(ckpt.cfg.vision, grad_checkpointing=False) != replace(model.cfg.vision, grad_checkpointing=False):
+        raise ValueError(f"encoder in {path} has config {ckpt.cfg.vision}, this run expects {model.cfg.vision}")
+    state = {k.removeprefix("vision."): v for k, v in ckpt.state.items() if k.startswith("vision.")}
+    model.vision.load_state_dict(state, strict=True)

@@ -1,0 +1,21 @@
+"""Stage 3. `deepspeed train/stage3.py +experiment=NAME [key=value ...]`, or plain `python` for one process.
+
+The config is configs/stage3.yaml composed with its groups; see docs/training.md.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from got.train.engine import run
+from got.train.launch import quiet_other_ranks, strip_launcher_args
+
+
+@hydra.main(config_path="../configs", config_name="stage3", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    quiet_other_ranks()
+    run(cfg)
+
+
+if __name__ == "__main__":
+    strip_launcher_args()
+    main()

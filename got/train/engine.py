@@ -49,10 +49,25 @@ def setup_distributed(device: str) -> torch.device:
     return torch.device("cpu")
 
 
-def all_ranks_finite(loss: torch.Tensor) -> bool:
-    flag = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
-    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-    return bool(flag.item())
+class NonFiniteGuard:
+    """Agrees across ranks whether a micro-batch's loss is usable; counts the ones that are not, and stops the
+    run after `limit` in a row (a run that has diverged, rather than one bad batch)."""
+
+    def __init__(self, limit: int, total: int = 0):
+        self.limit, self.total, self.in_a_row = limit, total, 0
+
+    def ok(self, loss: torch.Tensor, step: int) -> bool:
+        flag = torch.isfinite(loss.detach()).to(torch.float32).reshape(1).cpu()
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        if flag.item():
+            self.in_a_row = 0
+            return True
+        self.in_a_row += 1
+        self.total += 1
+        if self.in_a_row >= self.limit:
+            raise NonFiniteLossError(f"{self.in_a_row} micro-batches in a row had a NaN/inf loss (step {step}); "
+                                     "stopping. Lower the learning rate or check the data.")
+        return False
 
 
 def run(node: DictConfig) -> None:
@@ -91,7 +106,7 @@ def run(node: DictConfig) -> None:
 
     logger = RunLogger(cfg.log, out, cfg.train.max_steps, step, OmegaConf.to_container(node, resolve=True)) if rank == 0 else None
     batches = iter(loader)
-    in_a_row = 0
+    guard = NonFiniteGuard(cfg.train.max_nonfinite, skipped_nonfinite)
     trains_vision = any(p.requires_grad for p in model.vision.parameters())
     trains_decoder = any(p.requires_grad for p in model.decoder.parameters())
     try:
@@ -104,16 +119,8 @@ def run(node: DictConfig) -> None:
                 batch = next(batches)
                 inputs = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k in MODEL_INPUTS}
                 loss = engine(**inputs)
-                if not all_ranks_finite(loss):
-                    in_a_row += 1
-                    skipped_nonfinite += 1
-                    if in_a_row >= cfg.train.max_nonfinite:
-                        raise NonFiniteLossError(
-                            f"{in_a_row} micro-batches in a row had a NaN/inf loss (step {step + 1}); stopping. "
-                            "Lower the learning rate or check the data."
-                        )
+                if not guard.ok(loss, step + 1):
                     continue
-                in_a_row = 0
                 engine.backward(loss)
                 engine.step()
                 micro += 1
@@ -136,7 +143,7 @@ def run(node: DictConfig) -> None:
                 "tok/s": tokens / elapsed,
                 "samples/s": samples / elapsed,
                 "eff": tokens / capacity if capacity else 0.0,
-                "skipped_nonfinite": skipped_nonfinite,
+                "skipped_nonfinite": guard.total,
                 **{f"skipped/{k}": v for k, v in after["skipped"].items()},
             }
             if cfg.log.peak_tflops:
@@ -146,7 +153,7 @@ def run(node: DictConfig) -> None:
             if logger:
                 logger.step(step, metrics)
             if step % cfg.train.save_every == 0 or step == cfg.train.max_steps:
-                rank_state = {"step": step, "skipped_nonfinite": skipped_nonfinite, "data": loader.state_dict(),
+                rank_state = {"step": step, "skipped_nonfinite": guard.total, "data": loader.state_dict(),
                               "rng": checkpoint.rng_state()}
                 checkpoint.save(engine, root, step, rank_state, tokenizer, config_yaml, cfg.train.keep_last)
         checkpoint.export_model(engine, tokenizer, out / "final")

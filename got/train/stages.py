@@ -62,6 +62,9 @@ def build_model(cfg: GOTConfig, init: InitConfig, freeze: FreezeConfig, lora: Lo
         ckpt.cfg.vision.grad_checkpointing = cfg.vision.grad_checkpointing
         model, tokenizer = model_from_checkpoint(ckpt), _tokenizer(init, ckpt.tokenizer)
     else:
+        if freeze.vision and not init.encoder_from:
+            raise ValueError("freeze.vision is set but the encoder is freshly initialised: set init.model_from "
+                             "(a checkpoint to fine-tune) or init.encoder_from")
         model = GOTModel.with_pretrained_decoder(cfg, init.decoder_path) if init.decoder_path else GOTModel(cfg)
         tokenizer = _tokenizer(init, None)
         if init.encoder_from:

@@ -1,0 +1,56 @@
+"""Views of an image (DESIGN §4): the bicubic resize to the model's square, and InternVL-style multi-crop (a
+grid for the image's aspect ratio, its tiles row-major, then a thumbnail)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """uint8 (3, H, W) -> uint8 (3, height, width), antialiased bicubic: PIL's BICUBIC to within one level, and
+    faster. torch's uint8 kernel is quickest on an (H, W, 3) array's permuted view, and keeps that memory
+    layout: the batch collator makes the one contiguous copy."""
+    if image.shape[1:] == (height, width):
+        return image
+    return F.interpolate(image[None], size=(height, width), mode="bicubic", antialias=True)[0]
+
+
+def candidate_grids(min_tiles: int, max_tiles: int) -> list[tuple[int, int]]:
+    """Grids (cols, rows) with min_tiles <= cols·rows <= max_tiles, by tile count, then cols."""
+    if not 1 <= min_tiles <= max_tiles:
+        raise ValueError(f"need 1 <= min_tiles <= max_tiles, got {min_tiles}, {max_tiles}")
+    sides = range(1, max_tiles + 1)
+    grids = [(c, r) for c in sides for r in sides if min_tiles <= c * r <= max_tiles]
+    return sorted(grids, key=lambda g: (g[0] * g[1], g[0]))
+
+
+def choose_grid(width: int, height: int, min_tiles: int, max_tiles: int, tile_size: int) -> tuple[int, int]:
+    """The grid whose cols/rows is closest to width/height. On a tie the larger grid wins only when the image
+    has more than half its pixels (W·H > 0.5·tile_size²·cols·rows), so small images are not blown up."""
+    aspect = width / height
+    best, best_diff = None, float("inf")
+    for cols, rows in candidate_grids(min_tiles, max_tiles):
+        diff = abs(aspect - cols / rows)  # float arithmetic as in InternVL/GOT, so borderline ties agree
+        if diff < best_diff:
+            best, best_diff = (cols, rows), diff
+        elif diff == best_diff and width * height > 0.5 * tile_size**2 * cols * rows:
+            best = (cols, rows)
+    return best
+
+
+def num_views(grid: tuple[int, int]) -> int:
+    """Tiles, plus the thumbnail that follows them when there is more than one."""
+    tiles = grid[0] * grid[1]
+    return tiles + (tiles > 1)
+
+
+def tile(image: torch.Tensor, grid: tuple[int, int], size: int) -> list[torch.Tensor]:
+    """uint8 (3, H, W) -> num_views (3, size, size) views: the image resized to (size·rows, size·cols) and cut
+    row-major, then a size² thumbnail of the whole image when there is more than one tile."""
+    cols, rows = grid
+    if cols * rows == 1:
+        return [resize(image, size, size)]
+    big = resize(image, size * rows, size * cols)
+    tiles = [big[:, r * size : (r + 1) * size, c * size : (c + 1) * size] for r in range(rows) for c in range(cols)]
+    return tiles + [resize(image, size, size)]

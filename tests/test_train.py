@@ -1,0 +1,178 @@
+"""Training: the stage entry points under `deepspeed` with 2 CPU processes, hand-over, exact resume after
+SIGKILL, atomic saves, config errors and NaN handling."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file
+
+from got.config import load_model_config
+from got.model.convert import checkpoint_from_model, save_checkpoint
+from got.model.got import GOTModel
+from got.tokenizer import GOTTokenizer
+from got.train.engine import NonFiniteGuard, NonFiniteLossError
+from got.train.lora import LoraConfig
+from got.train.optim import OptimConfig, param_groups
+from got.train.stages import FreezeConfig, InitConfig, build_model
+
+from datagen import write_set
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("shards") / "lines"
+    write_set(out, "line", 48, max_count=12)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def command(stage: int, out: Path, shards: Path, *overrides: str, procs: int = 2) -> list[str]:
+    script = str(ROOT / f"train/stage{stage}.py")
+    launcher = [shutil.which("deepspeed"), "--num_gpus", str(procs), "--master_port", str(free_port())]
+    return [*(launcher if procs > 1 else [sys.executable]), script, "+experiment=cpu_tiny",
+            f"train.out_dir={out}", f"data.sets=[{{urls: [{shards}/*.tar]}}]", *overrides]  # fmt: skip
+
+
+def train(*args, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(command(*args, **kwargs), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def losses(out: Path) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())}
+
+
+def test_three_stages_hand_over_under_deepspeed(tmp_path, shards):
+    s1, s2, s3 = tmp_path / "s1", tmp_path / "s2", tmp_path / "s3"
+    train(1, s1, shards, "train.max_steps=3", "train.save_every=2")
+    assert (s1 / "checkpoints/latest").read_text() == "step00000003"
+    assert sorted(p.name for p in (s1 / "checkpoints").glob("step*")) == ["step00000003"]  # keep_last: 1
+    assert (s1 / "checkpoints/step00000003/export/model.safetensors").is_file()
+    assert (s1 / "config.yaml").is_file() and (s1 / "checkpoints/step00000003/config.yaml").is_file()
+    assert sorted(losses(s1)) == [1, 2, 3] and all(v == v for v in losses(s1).values())
+    stage1 = load_file(s1 / "final/model.safetensors")
+    assert json.loads((s1 / "final/config.json").read_text())["model"]["decoder"]["model_type"] == "opt"
+
+    train(2, s2, shards, "train.max_steps=2", f"init.encoder_from={s1}/final")
+    stage2 = load_file(s2 / "final/model.safetensors")
+    assert json.loads((s2 / "final/config.json").read_text())["model"]["decoder"]["model_type"] == "qwen2"
+    assert not any(k.startswith("decoder.model.decoder.") for k in stage2)  # OPT's decoder was dropped
+
+    train(3, s3, shards, "train.max_steps=2", f"init.model_from={s2}/final")
+    stage3 = load_file(s3 / "final/model.safetensors")
+    vision = [k for k in stage3 if k.startswith("vision.")]
+    assert vision and all(torch.equal(stage3[k], stage2[k]) for k in vision)  # frozen in stage 3
+    assert not torch.equal(stage3["projector.linear.weight"], stage2["projector.linear.weight"])  # trained
+    assert not torch.equal(stage2["vision.pos_embed"], stage1["vision.pos_embed"])  # stage 2 trains the encoder
+
+
+def test_sigkill_then_resume_gives_the_same_losses(tmp_path, shards):
+    args = ("train.max_steps=6", "train.save_every=2", "train.keep_last=2")
+    train(1, tmp_path / "full", shards, *args)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(command(1, killed, shards, *args), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if (killed / "metrics.jsonl").is_file() and max(losses(killed), default=0) >= 3:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert max(losses(killed)) < 6, "the run finished before it could be killed"
+    # What a crash in the middle of a save leaves behind is ignored, and cleaned away.
+    partial = killed / "checkpoints/.tmp-step00000099"
+    partial.mkdir(parents=True, exist_ok=True)
+    (partial / "mp_rank_00_model_states.pt").write_bytes(b"half a file")
+    train(1, killed, shards, *args)
+    assert not partial.exists()
+    assert losses(killed) == losses(tmp_path / "full")
+
+
+def test_config_errors_are_clear(tmp_path, shards):
+    for override, expected in [
+        ("train.max_stepz=3", "max_stepz"),
+        ("train.max_steps=many", "max_steps"),
+        ("data.length_policy=bogus", "length_policy"),
+        ("init.model_from=/nonexistent/ckpt", "does not exist"),
+    ]:
+        result = subprocess.run(command(1, tmp_path / "bad", shards, override, procs=1), capture_output=True,
+                                text=True, timeout=300)  # fmt: skip
+        assert result.returncode != 0
+        assert expected in result.stderr, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr, result.stderr[-2000:]
+
+
+def test_diverged_run_stops_with_a_clear_error(tmp_path, shards):
+    result = subprocess.run(command(1, tmp_path / "nan", shards, "optim.lr=1e30", "train.max_nonfinite=2",
+                                    "train.max_steps=20", procs=1), capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode != 0
+    assert "2 micro-batches in a row had a NaN/inf loss" in result.stderr, result.stderr[-2000:]
+
+
+@pytest.fixture
+def process_group(tmp_path):
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path}/pg", rank=0, world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+def test_nonfinite_guard_skips_counts_and_stops(process_group):
+    guard = NonFiniteGuard(limit=3)
+    nan, ok = torch.tensor(float("nan")), torch.tensor(1.0)
+    assert [guard.ok(x, 1) for x in (ok, nan, ok, nan, nan)] == [True, False, True, False, False]
+    assert guard.total == 3 and guard.in_a_row == 2
+    with pytest.raises(NonFiniteLossError, match="3 micro-batches in a row"):
+        guard.ok(torch.tensor(float("inf")), 7)
+
+
+def test_stage_policies(tmp_path):
+    tokenizer = GOTTokenizer.default()
+    torch.manual_seed(0)
+    stage1 = GOTModel(load_model_config("tiny_opt"))
+    save_checkpoint(checkpoint_from_model(stage1, tokenizer), tmp_path / "s1", "got")
+
+    model, _ = build_model(load_model_config("tiny_qwen"), InitConfig(encoder_from=str(tmp_path / "s1")),
+                           FreezeConfig(), LoraConfig())  # fmt: skip
+    assert all(torch.equal(a, b) for a, b in zip(model.vision.state_dict().values(), stage1.vision.state_dict().values()))
+    assert model.decoder.config.model_type == "qwen2"
+    save_checkpoint(checkpoint_from_model(model, tokenizer), tmp_path / "s2", "got")
+
+    model, _ = build_model(load_model_config("tiny_qwen"), InitConfig(model_from=str(tmp_path / "s2")),
+                           FreezeConfig(vision=True), LoraConfig())  # fmt: skip
+    assert not any(p.requires_grad for p in model.vision.parameters())
+    assert all(p.requires_grad for p in model.projector.parameters())
+    names = [g["name"] for g in param_groups(model, OptimConfig())]
+    assert not any(n.startswith("vision") for n in names) and "projector.no_decay" in names
+
+    lora, _ = build_model(load_model_config("tiny_qwen"), InitConfig(model_from=str(tmp_path / "s2")),
+                          FreezeConfig(vision=True), LoraConfig(enabled=True, r=4))  # fmt: skip
+    trainable = [n for n, p in lora.decoder.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+
+    wrong = load_model_config("tiny_qwen")
+    wrong.vision.width = 64
+    with pytest.raises(ValueError, match="encoder in .* has config"):
+        build_model(wrong, InitConfig(encoder_from=str(tmp_path / "s1")), FreezeConfig(), LoraConfig())
+    mismatched = load_model_config("tiny_qwen")
+    mismatched.image_token_id = 5
+    with pytest.raises(ValueError, match="image_token_id=5 but the tokenizer says 8216"):
+        build_model(mismatched, InitConfig(), FreezeConfig(), LoraConfig())

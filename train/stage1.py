@@ -6,14 +6,12 @@ The config is configs/stage1.yaml composed with its groups; see docs/training.md
 import hydra
 from omegaconf import DictConfig
 
-from got.train.engine import run
-from got.train.launch import quiet_other_ranks, strip_launcher_args
+from got.train.launch import run_stage, strip_launcher_args
 
 
 @hydra.main(config_path="../configs", config_name="stage1", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    quiet_other_ranks()
-    run(cfg)
+    run_stage(cfg)
 
 
 if __name__ == "__main__":

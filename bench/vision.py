@@ -1,7 +1,6 @@
 """Our vision encoder against transformers' GotOcr2VisionEncoder, same weights, forward + backward.
 
-Each variant runs in its own subprocess, so its peak resident memory is measured in isolation (the rise
-of VmHWM above the resident size just before the timed passes: activations, gradients and workspace).
+Each variant runs in its own subprocess (bench/common.py), so its peak memory is measured in isolation.
 
     python bench/vision.py [--quick] [--image-size 1024] [--batch 1] [--out bench/results/vision.json]
 """
@@ -9,24 +8,14 @@ of VmHWM above the resident size just before the timed passes: activations, grad
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
-from pathlib import Path
 
 import torch
+from common import measure, run_worker, write_report
 from safetensors.torch import load_file, save_file
 
 from got.model.convert import HF_NAMES, rename
 from got.model.vision import VisionConfig, VisionEncoder
-
-
-def memory_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def build(variant: str, cfg: VisionConfig, seed: int) -> torch.nn.Module:
@@ -67,18 +56,9 @@ def worker(args: argparse.Namespace) -> None:
         model.zero_grad(set_to_none=True)
         return out.detach()
 
-    if not args.quick:
-        step()  # warm-up: allocator and kernel selection
-    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current resident size
-    base = memory_kib("VmRSS")
-    times = []
-    for _ in range(args.iters):
-        t0 = time.perf_counter()
-        out = step()
-        times.append(time.perf_counter() - t0)
-    peak = memory_kib("VmHWM") - base
-    save_file({"out": out.contiguous()}, args.save)
-    print(json.dumps({"variant": args.variant, "seconds": sorted(times)[len(times) // 2], "peak_mib": peak / 1024}))
+    stats = measure(step, args.iters, warmup=not args.quick)
+    save_file({"out": stats.pop("result").contiguous()}, args.save)
+    print(json.dumps({"variant": args.variant, **stats}))
 
 
 def main() -> None:
@@ -101,13 +81,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for variant in ("hf", "ours"):
             save = f"{tmp}/{variant}.safetensors"
-            cmd = [sys.executable, __file__, "--variant", variant, "--save", save, "--image-size", str(args.image_size),
-                   "--batch", str(args.batch), "--iters", str(args.iters), "--threads", str(args.threads),
-                   "--seed", str(args.seed)] + (["--quick"] if args.quick else [])
-            result = subprocess.run(cmd, capture_output=True, text=True)
-            if result.returncode:
-                sys.exit(f"{variant} failed:\n{result.stderr[-3000:]}")
-            rows[variant] = json.loads(result.stdout.strip().splitlines()[-1])
+            rows[variant] = run_worker(__file__, [
+                "--variant", variant, "--save", save, "--image-size", str(args.image_size), "--batch", str(args.batch),
+                "--iters", str(args.iters), "--threads", str(args.threads), "--seed", str(args.seed),
+            ] + (["--quick"] if args.quick else []))  # fmt: skip
             outputs[variant] = load_file(save)["out"]
     ref, ours = outputs["hf"], outputs["ours"]
     max_rel = ((ours - ref).abs().max() / ref.abs().max()).item()
@@ -124,8 +101,7 @@ def main() -> None:
         print(f"{name:<10}{rows[name]['seconds']:>10.2f}{rows[name]['peak_mib']:>12.0f}")
     print(f"ratio ours/hf: time {report['time_ratio']:.2f}x  peak memory {report['memory_ratio']:.2f}x  "
           f"max relative output error {max_rel:.1e}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

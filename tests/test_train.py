@@ -57,18 +57,24 @@ def train(*args, **kwargs) -> subprocess.CompletedProcess:
 
 
 def losses(out: Path) -> dict[int, float]:
-    return {r["step"]: r["loss"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())}
+    records = map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
+    return {r["step"]: r["loss"] for r in records if "loss" in r}
 
 
 def test_three_stages_hand_over_under_deepspeed(tmp_path, shards):
     s1, s2, s3 = tmp_path / "s1", tmp_path / "s2", tmp_path / "s3"
-    train(1, s1, shards, "train.max_steps=3", "train.save_every=2")
+    train(1, s1, shards, "train.max_steps=3", "train.save_every=2", "eval.every=3", f"eval.data=[{shards}/*.tar]",
+          "eval.num_samples=4", "eval.max_new_tokens=6")
     assert (s1 / "checkpoints/latest").read_text() == "step00000003"
     assert sorted(p.name for p in (s1 / "checkpoints").glob("step*")) == ["step00000003"]  # keep_last: 1
     assert (s1 / "checkpoints/step00000003/export/model.safetensors").is_file()
     assert (s1 / "config.yaml").is_file() and (s1 / "checkpoints/step00000003/config.yaml").is_file()
     assert sorted(losses(s1)) == [1, 2, 3] and all(v == v for v in losses(s1).values())
     stage1 = load_file(s1 / "final/model.safetensors")
+    evals = [r for r in map(json.loads, (s1 / "metrics.jsonl").read_text().splitlines()) if "eval/edit_dist" in r]
+    assert [r["step"] for r in evals] == [3] and 0 <= evals[0]["eval/edit_dist"] <= 1
+    assert json.loads((s1 / "best/scores.json").read_text())["step"] == 3  # the first evaluation is the best so far
+    assert (s1 / "best/model.safetensors").is_file()
     assert json.loads((s1 / "final/config.json").read_text())["model"]["decoder"]["model_type"] == "opt"
 
     train(2, s2, shards, "train.max_steps=2", f"init.encoder_from={s1}/final")

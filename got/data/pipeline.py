@@ -32,7 +32,7 @@ from got.data.augment import Augment, build_augment
 from got.data.packing import Encoded, collate_packed, collate_padded, plan_rows
 from got.data.sample import query_for
 from got.data.shards import BadSample, count_skip, decode_images, expand_urls, iter_shard, open_images, parse_sample
-from got.data.tiling import choose_grid, num_views, resize, tile
+from got.data.tiling import choose_grid, num_views, to_views
 from got.prompts import encode_sample
 from got.tokenizer import GOTTokenizer
 
@@ -224,11 +224,7 @@ def load_views(item: Item, cfg: DataConfig, augment: Augment | None, slot: Slot)
     if augment is not None:
         seeds = rng(cfg.seed, AUGMENT, slot.index, item.draw).integers(2**31, size=len(pixels))
         pixels = [augment(p, int(seed), item.geometric) for p, seed in zip(pixels, seeds)]
-    images = [torch.from_numpy(p).permute(2, 0, 1) for p in pixels]
-    size = cfg.image_size
-    if item.grid:
-        return tile(images[0], item.grid, size)
-    return [resize(image, size, size) for image in images]
+    return to_views([torch.from_numpy(p).permute(2, 0, 1) for p in pixels], item.grid, cfg.image_size)
 
 
 # --- windows and batches ----------------------------------------------------------------------------------------
@@ -362,6 +358,9 @@ class Loader:
         loader = DataLoader(
             _SlotDataset(self), batch_size=None, collate_fn=_as_is, num_workers=workers,
             pin_memory=self.cfg.pin_memory, prefetch_factor=self.cfg.prefetch_factor if workers else None,
+            # Its own generator: the DataLoader draws worker seeds from it (unused: the stream is keyed on
+            # counters), not from the global RNG, whose state the trainer saves and restores for dropout.
+            generator=torch.Generator().manual_seed(self.cfg.seed),
         )  # fmt: skip
         for batch, info in loader:
             self.worker_states[info["worker"]] = info["state"]

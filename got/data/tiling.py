@@ -54,3 +54,12 @@ def tile(image: torch.Tensor, grid: tuple[int, int], size: int) -> list[torch.Te
     big = resize(image, size * rows, size * cols)
     tiles = [big[:, r * size : (r + 1) * size, c * size : (c + 1) * size] for r in range(rows) for c in range(cols)]
     return tiles + [resize(image, size, size)]
+
+
+def to_views(images: list[torch.Tensor], grid: tuple[int, int] | None, size: int) -> list[torch.Tensor]:
+    """uint8 (3, H, W) images -> uint8 (3, S, S) views: the one image tiled on `grid` (tiles, then a thumbnail
+    when there are several), or else each image (page) resized to the square. Training and evaluation both cut
+    views here, so a model is evaluated on exactly what it was trained on."""
+    if grid is not None:
+        return tile(images[0], grid, size)
+    return [resize(image, size, size) for image in images]

@@ -28,22 +28,22 @@ class _ChunkedLinearCE(torch.autograd.Function):
             lse = torch.logsumexp(logits, dim=-1)
             total += (lse - logits.gather(1, t[:, None]).squeeze(1)).sum()
             if need_h or need_w:
-                # d(sum CE)/d(logits) = softmax - onehot, reusing the logits buffer.
+                # d(sum CE)/d(logits) = softmax - onehot, computed in the logits buffer; every product below
+                # writes into a preallocated buffer, so a chunk costs one (chunk, vocab) fp32 block of memory.
                 grad_logits = logits.sub_(lse[:, None]).exp_()
                 grad_logits[torch.arange(len(t), device=t.device), t] -= 1
-                grad_logits = grad_logits.to(hidden.dtype)
                 if need_h:
-                    grad_h[start : start + chunk] = grad_logits @ weight
+                    torch.mm(grad_logits.to(weight.dtype), weight, out=grad_h[start : start + chunk])
                 if need_w:
-                    grad_w += (grad_logits.T @ h).float()
+                    grad_w.addmm_(grad_logits.T, h.float())
         ctx.save_for_backward(grad_h, grad_w)
         return total
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
-        grad_h, grad_w = ctx.saved_tensors
-        grad_h = grad_h * grad_out.to(grad_h.dtype) if grad_h is not None else None
-        grad_w = (grad_w * grad_out).to(ctx.weight_dtype) if grad_w is not None else None
+        grad_h, grad_w = ctx.saved_tensors  # used once: scaled in place
+        grad_h = grad_h.mul_(grad_out.to(grad_h.dtype)) if grad_h is not None else None
+        grad_w = grad_w.mul_(grad_out).to(ctx.weight_dtype) if grad_w is not None else None
         return grad_h, grad_w, None, None
 
 
@@ -60,7 +60,7 @@ def linear_cross_entropy(
     weight: torch.Tensor,
     labels: torch.Tensor,
     *,
-    chunk_tokens: int = 4096,
+    chunk_tokens: int = 1024,
     reduction: str = "mean",
 ) -> torch.Tensor:
     """Cross-entropy of `hidden @ weight.T` against `labels`, ignoring IGNORE_INDEX.

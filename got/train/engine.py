@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from got.config import TrainConfig, deepspeed_config
 from got.data.pipeline import Loader
 from got.train import checkpoint
+from got.train.evaluate import Evaluator
 from got.train.flops import train_flops
 from got.train.logging import RunLogger
 from got.train.optim import build_optimizer
@@ -105,6 +106,7 @@ def run(node: DictConfig) -> None:
             log.info("resumed from %s at step %d", root / tag, step)
 
     logger = RunLogger(cfg.log, out, cfg.train.max_steps, step, OmegaConf.to_container(node, resolve=True)) if rank == 0 else None
+    evaluator = Evaluator(cfg.eval, tokenizer, out) if cfg.eval.every else None
     batches = iter(loader)
     guard = NonFiniteGuard(cfg.train.max_nonfinite, skipped_nonfinite)
     trains_vision = any(p.requires_grad for p in model.vision.parameters())
@@ -156,6 +158,10 @@ def run(node: DictConfig) -> None:
                 rank_state = {"step": step, "skipped_nonfinite": guard.total, "data": loader.state_dict(),
                               "rng": checkpoint.rng_state()}
                 checkpoint.save(engine, root, step, rank_state, tokenizer, config_yaml, cfg.train.keep_last)
+            if evaluator is not None and step % cfg.eval.every == 0:
+                scores = evaluator(engine, step)
+                if logger:
+                    logger.write(step, scores)
         checkpoint.export_model(engine, tokenizer, out / "final")
     finally:
         if logger:

@@ -1,0 +1,77 @@
+"""Evaluation during training: greedy generation on a fixed held-out shard set, the paper's metrics, and the
+best model kept in OUT/best by a chosen metric.
+
+Collective: every rank calls it (ZeRO-3 gathers the parameters on all of them); rank 0 generates and scores.
+"""
+
+import json
+import os
+import shutil
+from contextlib import nullcontext
+from itertools import islice
+from pathlib import Path
+
+import torch.distributed as dist
+
+from got.config import EvalConfig
+from got.data.shards import read_samples
+from got.eval.generate import GOTEngine, predict
+from got.eval.inputs import EvalItem
+from got.eval.metrics import score_corpus
+from got.tokenizer import GOTTokenizer
+from got.train.checkpoint import export_model
+
+LOWER_IS_BETTER = {"edit_dist", "cer", "wer", "repetition"}
+LOGGED = ("edit_dist", "f1", "bleu")
+
+
+class Evaluator:
+    def __init__(self, cfg: EvalConfig, tokenizer: GOTTokenizer, out: Path):
+        if not cfg.data:
+            raise ValueError("eval.every is set but eval.data names no held-out shards")
+        self.cfg, self.tokenizer, self.out = cfg, tokenizer, out
+        samples = islice(read_samples(cfg.data), cfg.num_samples)
+        self.items = [EvalItem(id=key, sample=sample, index=i) for i, (key, sample) in enumerate(samples)]
+        if not self.items:
+            raise ValueError(f"eval.data {cfg.data} holds no valid samples")
+        self.best: float | None = None
+
+    def _better(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value < self.best if self.cfg.best_metric in LOWER_IS_BETTER else value > self.best
+
+    def __call__(self, engine, step: int) -> dict:
+        """Scores of the current model (on rank 0; {} elsewhere); a new best is exported to OUT/best."""
+        module = engine.module
+        gathered = nullcontext()
+        if engine.zero_optimization_stage() == 3:
+            import deepspeed
+
+            gathered = deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None)
+        scores, improved = {}, [False]
+        module.eval()
+        with gathered:
+            if dist.get_rank() == 0:
+                reader = GOTEngine(module, self.tokenizer, max_new_tokens=self.cfg.max_new_tokens,
+                                   no_repeat_ngram_size=self.cfg.no_repeat_ngram_size)  # fmt: skip
+                pairs = [(item.sample.text, text) for item, text in
+                         predict(reader, self.items, self.cfg.batch_size, {}, progress=False)]  # fmt: skip
+                result = score_corpus(pairs, mode=self.cfg.mode, kind="page")
+                scores = {f"eval/{k}": result["macro"][k] for k in LOGGED if k in result["macro"]}
+                value = result["macro"][self.cfg.best_metric]
+                improved[0] = self._better(value)
+                if improved[0]:
+                    self.best = value
+            dist.barrier()
+        module.train()
+        dist.broadcast_object_list(improved, src=0)
+        if improved[0]:
+            tmp = self.out / ".tmp-best"
+            export_model(engine, self.tokenizer, tmp)
+            if dist.get_rank() == 0:
+                (tmp / "scores.json").write_text(json.dumps({"step": step, **scores}, indent=2))
+                shutil.rmtree(self.out / "best", ignore_errors=True)
+                os.replace(tmp, self.out / "best")
+            dist.barrier()
+        return scores

@@ -1,0 +1,83 @@
+"""report.md and report.html: diffs, rendered format outputs, and the page in headless Chromium."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from got.eval.metrics import score_corpus
+from got.eval.report import KATEX, Report, diff_html, markdown, render_format, thumbnail, write_reports
+
+KERN = "**kern\n*clefG2\n*M4/4\n=1-\n4c\n4d\n4e\n4f\n=2\n1g\n==\n*-"
+PAGE = ("# Results\n\nThe value \\(x^2 + \\frac{1}{2}\\) grows.\n\n\\[ E = mc^2 \\]\n\n"
+        "\\begin{tabular}{|l|c|}\n\\hline\nName & \\multicolumn{2}{c|}{Value \\& unit} \\\\\n\\hline\n"
+        "\\(a\\) & 1 \\\\\n\\end{tabular}\n\n<script>alert(1)</script>")  # fmt: skip
+
+
+def records(tmp_path: Path) -> list[dict]:
+    rows = [
+        dict(id="page", task="format", lang="en", kind="page", label=PAGE, pred=PAGE.replace("mc^2", "mc^3")),
+        dict(id="music", task="format", lang="en", kind="page", label=KERN, pred=KERN.replace("4e", "4f")),
+        dict(id="loop", task="ocr", lang="en", kind="page", label="hello world", pred="hello " + "ab" * 40),
+        dict(id="zh", task="ocr", lang="zh", kind="page", label="你好世界", pred="你好世"),
+        dict(id="empty", task="ocr", lang="en", kind="page", label="words here", pred=""),
+    ]
+    for n, row in enumerate(rows):
+        row["thumb"] = str(tmp_path / f"{n}.jpg")
+        thumbnail([Image.new("RGB", (400, 300), (200, 220, 255))], Path(row["thumb"]))
+    return rows
+
+
+def report(tmp_path: Path) -> Report:
+    rows = records(tmp_path)
+    groups = {"task": [r["task"] for r in rows], "lang": [r["lang"] for r in rows]}
+    metrics = score_corpus([(r["label"], r["pred"]) for r in rows], mode="got", groups=groups)
+    return Report("tiny", "data/", metrics, rows, {"read": 5, "bad": {"missing_image": 2}},
+                  {"samples": 5, "new_tokens": 100, "seconds": 2.0})  # fmt: skip
+
+
+def test_diff_marks_changes_and_escapes():
+    label, pred = diff_html("a <b> c\nd", "a <x> c d!")
+    assert label == "a &lt;<del>b</del>&gt; c<del>↵\n</del>d"
+    assert pred == "a &lt;<ins>x</ins>&gt; c<ins> </ins>d<ins>!</ins>"
+
+
+def test_format_output_rendered():
+    html = render_format(PAGE)
+    assert "<h1>Results</h1>" in html
+    assert '<span class="tex" data-display="0">x^2 + \\frac{1}{2}</span>' in html
+    assert '<span class="tex" data-display="1"> E = mc^2 </span>' in html
+    assert "<td colspan='2'>Value &amp; unit</td>" in html
+    assert '<td><span class="tex" data-display="0">a</span></td>' in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_kern_engraved_by_verovio():
+    pytest.importorskip("verovio")
+    assert render_format(KERN).lstrip().startswith("<svg")
+
+
+def test_markdown_report(tmp_path):
+    text = markdown(report(tmp_path))
+    assert "- metrics mode: **got**" in text and "missing_image" in text
+    for title in ("## Overall", "## By task", "## By language", "## Looping outputs (1)", "## Worst samples (5 of 5)"):
+        assert title in text
+    assert text.index("### `loop`") < text.index("### `empty`")  # looping first, then by edit distance
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (apt-get install chromium)")
+@pytest.mark.skipif(not (KATEX / "katex.min.js").is_file(), reason=f"needs KaTeX under {KATEX} (npm install katex)")
+def test_html_report_in_headless_chromium(tmp_path):
+    write_reports(report(tmp_path), tmp_path)
+    page = (tmp_path / "report.html").as_uri()
+    shot = tmp_path / "report.png"
+    flags = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,2400"]
+    run = subprocess.run([*flags, "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", page],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert [line for line in run.stderr.splitlines() if ":CONSOLE" in line] == []  # no script errors or warnings
+    assert shot.stat().st_size > 20_000
+    dom = subprocess.run([*flags, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
+    assert dom.count('class="katex"') == 6  # every formula: 3 in the page's label, 3 in its prediction
+    assert "<svg" in dom and "looping</span>" in dom

@@ -11,7 +11,7 @@ install:
 	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[dev]"
 	bash scripts/setup_wordnet.sh
-	bash scripts/setup_render_deps.sh
+	bash scripts/setup_system.sh
 
 demo: install
 	$(PY) train/demo.py

@@ -45,7 +45,7 @@ def main() -> int:
     pages, lines = (6, 12) if args.quick else (args.pages, args.lines)
     langs = [lang for lang in ("en", "zh") if fidelity.available(lang)]
     if not langs:
-        sys.exit("tesseract with eng/chi_sim is not installed: run scripts/setup_render_deps.sh")
+        sys.exit("tesseract with eng/chi_sim is not installed: run scripts/setup_system.sh")
     jobs = [(lang, kind, args.seed, i) for lang in langs for kind, n in (("page", pages), ("line", lines)) for i in range(n)]  # fmt: skip
     start = time.time()
     with ProcessPoolExecutor(args.workers) as pool:

@@ -135,7 +135,7 @@ def test_finegrained_box_holds_its_text(color_p):
         else:
             assert s.box == tuple(int(v / d * 1000) for v, d in zip((x1, y1, x2, y2), (w, h, w, h)))
     if not fidelity.available("en"):
-        pytest.skip("tesseract (eng) is not installed: scripts/setup_render_deps.sh")
+        pytest.skip("tesseract (eng) is not installed: scripts/setup_system.sh")
     clean = FinegrainedConfig(color_p=0.0, regions={"lines": 1.0}, document=DocumentConfig(langs=("en",), degrade=CLEAN))
     s = render("finegrained", sample_rng(9, 3), clean)
     region = s.images[0].crop(s.extra["pixel_box"])
@@ -145,7 +145,7 @@ def test_finegrained_box_holds_its_text(color_p):
 
 def test_clean_page_reads_back():
     if not fidelity.available("en"):
-        pytest.skip("tesseract (eng) is not installed: scripts/setup_render_deps.sh")
+        pytest.skip("tesseract (eng) is not installed: scripts/setup_system.sh")
     plain = TextConfig(fonts=FontConfig(en=("DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf")))  # OCR-friendly faces
     cfg = DocumentConfig(langs=("en",), kinds={"page": 1.0}, format_p=0.0, degrade=CLEAN, columns=(0.0, 1.0, 0.0),
                          width=(1000, 1000), font_size=(0.018, 0.018), text=plain)  # fmt: skip

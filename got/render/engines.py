@@ -110,7 +110,7 @@ def _worker(name: str) -> Worker:
     if name not in _workers:
         if name == "mathjax":
             if not (NODE_DIR / "node_modules" / "mathjax-full").is_dir():
-                raise RuntimeError(f"mathjax-full is not under {NODE_DIR}; run scripts/setup_render_deps.sh")
+                raise RuntimeError(f"mathjax-full is not under {NODE_DIR}; run scripts/setup_system.sh")
             _workers[name] = Worker(["node", "-e", _MATHJAX_JS], env={"NODE_PATH": str(NODE_DIR / "node_modules")})
         else:
             _workers[name] = Worker([sys.executable, "-c", _VEROVIO_PY])

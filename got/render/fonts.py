@@ -1,6 +1,6 @@
 """Font discovery: which installed faces a renderer may use for a language, and the characters all of them draw.
 
-Faces are found by file-name patterns under a few font folders (scripts/setup_render_deps.sh installs the Debian
+Faces are found by file-name patterns under a few font folders (scripts/setup_system.sh installs the Debian
 packages they name). Only faces whose character map covers the language's basic set are kept, and text sources
 keep only characters every kept face has, so no glyph is ever missing from a picture (a missing glyph would make the
 label lie).
@@ -93,7 +93,7 @@ def faces(lang: str, cfg: FontConfig = FontConfig()) -> tuple[Face, ...]:
                 found.append(face)
     if not found:
         raise RuntimeError(
-            f"no {lang} fonts found under {cfg.dirs}; run scripts/setup_render_deps.sh to install them"
+            f"no {lang} fonts found under {cfg.dirs}; run scripts/setup_system.sh to install them"
         )
     return tuple(found)
 

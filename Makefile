@@ -14,7 +14,7 @@ install:
 	bash scripts/setup_system.sh
 
 demo: install
-	$(PY) train/demo.py
+	bash scripts/demo.sh
 
 test: install
 	$(PY) -m pytest -q tests

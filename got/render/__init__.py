@@ -19,6 +19,7 @@ from got.render.engines import RenderError
 from got.render.finegrained import FinegrainedConfig, render_finegrained
 from got.render.formula import FormulaConfig, render_formula
 from got.render.geometry import GeometryConfig, render_geometry
+from got.render.line import LineConfig, render_line
 from got.render.molecule import MoleculeConfig, render_molecule
 from got.render.multicrop import MulticropConfig, render_multicrop
 from got.render.multipage import MultipageConfig, render_multipage
@@ -28,6 +29,7 @@ from got.render.table import TableConfig, render_table
 
 RENDERERS: dict[str, tuple[Callable[[random.Random, Any], Sample], type]] = {
     "document": (render_document, DocumentConfig),
+    "line": (render_line, LineConfig),
     "scene": (render_scene, SceneConfig),
     "formula": (render_formula, FormulaConfig),
     "table": (render_table, TableConfig),

@@ -1,0 +1,62 @@
+"""Single short text lines on a plain page: stage-1 line data and the CPU demo's reading task.
+
+Document line slices span a page's column (40-80 characters); these are a few words, short enough for a tiny
+model's handful of image tokens. The text is a phrase of real prose, or random letters, which give the decoder
+no language prior to lean on and so push it to read.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from dataclasses import dataclass
+
+from PIL import Image, ImageDraw
+
+from got.data.sample import Sample
+from got.render import engines, fonts, text
+
+
+@dataclass
+class LineConfig:
+    langs: tuple[str, ...] = ("en",)
+    words: tuple[int, int] = (1, 3)  # words of prose per line (characters in Chinese: 2-3x as many)
+    max_chars: int = 12  # longer phrases are cut at the last word boundary that fits (or hard, without one)
+    random_letters_p: float = 0.0  # share of lines that are random lowercase letters instead of prose
+    face: str | None = None  # one font file name (e.g. DejaVuSans.ttf); None: any regular face of the language
+    font_size: int = 28
+    margin: int = 8  # px of page around the text
+    text: text.TextConfig = text.TextConfig()
+
+
+def _line_text(rng: random.Random, lang: str, cfg: LineConfig) -> str:
+    if lang == "en" and rng.random() < cfg.random_letters_p:
+        return "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, cfg.max_chars)))
+    lo, hi = cfg.words if lang == "en" else (2 * cfg.words[0], 3 * cfg.words[1])
+    line = text.phrase(rng, lang, lo, hi, cfg.text).strip()
+    if len(line) > cfg.max_chars:
+        cut = line[: cfg.max_chars + 1].rfind(" ")
+        line = line[:cut] if cut > 0 else line[: cfg.max_chars]
+    return line.strip()
+
+
+def _face(rng: random.Random, lang: str, cfg: LineConfig) -> fonts.Face:
+    if cfg.face is None:
+        return fonts.pick(rng, lang, bold=False, italic=False, cfg=cfg.text.fonts)
+    named = [f for f in fonts.faces(lang, cfg.text.fonts) if f.path.endswith("/" + cfg.face)]
+    if not named:
+        raise engines.RenderError(f"font {cfg.face!r} is not installed (run scripts/setup_system.sh)")
+    return named[0]
+
+
+def render_line(rng: random.Random, cfg: LineConfig) -> Sample:
+    lang = rng.choice(cfg.langs)
+    line = _line_text(rng, lang, cfg)
+    if not line:
+        raise engines.RenderError("empty line")
+    face = _face(rng, lang, cfg)
+    font = fonts.font(face, cfg.font_size)
+    left, top, right, bottom = font.getbbox(line)
+    image = Image.new("RGB", (right - left + 2 * cfg.margin, bottom - top + 2 * cfg.margin), "white")
+    ImageDraw.Draw(image).text((cfg.margin - left, cfg.margin - top), line, font=font, fill="black")
+    return Sample([image], line, task="ocr", lang=lang, source="render/line", extra={"font": face.name})

@@ -160,3 +160,21 @@ def test_build_config_rejects_unknown_fields():
     assert cfg.degrade.p == 0.0 and cfg.width == (500, 600)
     with pytest.raises(ValueError, match="no field"):
         build_config(DocumentConfig, {"colums": 2})
+
+
+def test_glyph_cache_draws_as_pil():
+    """layout.draw_text (cached glyph masks) puts the same pixels as PIL's draw.text, start fractions included."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from got.render import fonts, layout
+
+    for lang, line in (("en", "Quickly, AVAWAY To fix 12,345.67 (“quoted”)"), ("zh", "中华人民共和国，统计数据质量。")):
+        for face in fonts.faces(lang)[:3]:
+            font = fonts.font(face, 21)
+            for xy in ((10.0, 40.0), (10.3, 40.7), (11.99, 39.01), (10.7, 40.5)):
+                a, b = (Image.new("RGB", (900, 70), (250, 245, 235)) for _ in range(2))
+                ImageDraw.Draw(a).text(xy, line, font=font, fill=(20, 30, 90), anchor="ls")
+                layout.draw_text(ImageDraw.Draw(b), xy, line, font, (20, 30, 90))
+                layout.draw_text(ImageDraw.Draw(b), xy, "", font, (20, 30, 90))
+                assert np.array_equal(np.asarray(a), np.asarray(b)), (face.name, xy)

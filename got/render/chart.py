@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from got.data.sample import Sample  # noqa: E402
@@ -97,23 +98,33 @@ def render_chart(rng: random.Random, cfg: ChartConfig) -> Sample:
                     ax.bar_label(bars, labels=[_fmt(y, decimals) for y in ys], fontproperties=fp, fontsize=8)
             ticks = ax.set_xticks if kind != "barh" else ax.set_yticks
             ticks(range(len(cats)), cats, fontproperties=fp)
-            if len(series) > 1:
-                ax.legend(prop=fp)
+            (ax.yaxis if kind != "barh" else ax.xaxis).set_major_locator(MaxNLocator(5))  # at most 6 value ticks
+            (ax.set_ymargin if kind != "barh" else ax.set_xmargin)(0.15)  # room for the printed values in the axes
             if with_axes:
                 (ax.set_xlabel if kind != "barh" else ax.set_ylabel)(x_title, fontproperties=fp)
                 (ax.set_ylabel if kind != "barh" else ax.set_xlabel)(y_title, fontproperties=fp)
-        if title:
-            ax.set_title(title, fontproperties=fp)
         # margins from the longest labels (tight_layout would double the cost of a chart)
         fig_w, fig_h = fig.get_size_inches() * fig.dpi
         em = fp.get_size_in_points() * fig.dpi / 72
-        widest = max(len(c) * (1.0 if lang == "zh" else 0.6) for c in cats) * em
+        char = 1.0 if lang == "zh" else 0.6  # advance of a character, in em
+        widest = max(len(c) * char for c in cats) * em
         left = (widest if kind == "barh" else 5 * em) + (2 * em if with_axes else 0) + em
         bottom = (em if kind == "barh" else 2 * em) + (2 * em if with_axes else 0) + em
-        top = 2.5 * em if title else em
+        legend_h = 0.0
+        if len(series) > 1:
+            # above the plot, where it covers no bar, point or printed value (and matplotlib's "best" placement,
+            # which tests every position against every artist, cost a quarter of a chart)
+            entries = [len(s) * char * em + 3 * em for s in series]
+            ncol = len(series) if sum(entries) < 0.9 * fig_w else 1
+            legend_h = (len(series) // ncol) * 1.6 * em + 0.8 * em
+            ax.legend(prop=fp, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=ncol, borderaxespad=0.3)
+        top = (2.5 * em if title else em) + legend_h
         if kind != "pie":
             fig.subplots_adjust(left=min(0.45, left / fig_w), bottom=min(0.4, bottom / fig_h), right=0.97,
-                                top=1 - min(0.3, top / fig_h))  # fmt: skip
+                                top=1 - min(0.45, top / fig_h))  # fmt: skip
+        # an explicit title position spares matplotlib a pass over the tick labels' extents to place it
+        axes_h = fig_h * (fig.subplotpars.top - fig.subplotpars.bottom)
+        ax.set_title(title or "", fontproperties=fp, y=1.0 + legend_h / axes_h)
         canvas = FigureCanvasAgg(fig)
         canvas.draw()
         image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB")

@@ -127,12 +127,18 @@ def _place_block(page: layout.Page, f: _Fill, kind: str) -> bool:
     return page.place_text("paragraph", body, b, space_before=gap, math=maths)
 
 
-def compose(rng: random.Random, cfg: DocumentConfig, lang: str, fmt: bool, size: tuple[int, int],
-            max_blocks: int = 200) -> layout.Page:  # fmt: skip
-    """A filled page, undegraded, with its blocks and line boxes (documents, fine-grained, multi-page, multi-crop)."""
-    w, h = size
+def typography(rng: random.Random, cfg: DocumentConfig, lang: str, width: int) -> tuple:
+    """(ink, body style, heading style): what compose draws a page's text with."""
     ink = rng.choice(cfg.ink)
-    body, heading = _styles(rng, cfg, lang, w, ink)
+    return (ink, *_styles(rng, cfg, lang, width, ink))
+
+
+def compose(rng: random.Random, cfg: DocumentConfig, lang: str, fmt: bool, size: tuple[int, int],
+            max_blocks: int = 200, typeset: tuple | None = None) -> layout.Page:  # fmt: skip
+    """A filled page, undegraded, with its blocks and line boxes (documents, fine-grained, multi-page, multi-crop).
+    typeset (from typography()) gives the pages of one document the same fonts, sizes and ink."""
+    w, h = size
+    ink, body, heading = typeset or typography(rng, cfg, lang, w)
     f = _Fill(rng, cfg, lang, fmt, body, heading, ink)
     margins = [round(w * rng.uniform(*cfg.margin)) for _ in range(4)]
     n = rng.choices((1, 2, 3), weights=cfg.columns)[0]

@@ -33,9 +33,15 @@ def _noise_tile() -> np.ndarray:
     return np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32)
 
 
+@lru_cache(maxsize=64)
+def _grain_tile(sigma: float) -> np.ndarray:
+    return np.clip(128 + sigma * _noise_tile(), 0, 255).astype(np.uint8)
+
+
 def grain(rng: random.Random, size: tuple[int, int], sigma: float) -> Image.Image:
-    """An 'L' image of 128 + sigma * gaussian noise (add it with ImageChops.add(..., offset=-128))."""
-    tile = np.clip(128 + sigma * _noise_tile(), 0, 255).astype(np.uint8)
+    """An 'L' image of 128 + sigma * gaussian noise (add it with ImageChops.add(..., offset=-128)); sigma is
+    rounded to a quarter grey level, so that the 8-bit tiles can be kept."""
+    tile = _grain_tile(round(sigma * 4) / 4)
     w, h = size
     dy, dx = rng.randrange(512), rng.randrange(512)
     reps = ((h + dy) // 512 + 1, (w + dx) // 512 + 1)
@@ -66,7 +72,7 @@ def paper(rng: random.Random, size: tuple[int, int], cfg: PaperConfig) -> Image.
     if amount > 0.5:
         lum = ImageChops.add(lum, grain(rng, size, amount), 1.0, -128)
     warm = rng.uniform(*cfg.warmth)
-    shifted = [lum.point(lambda v, d=d: min(255, max(0, round(v + d)))) for d in (warm * 0.3, 0.0, -warm)]
+    shifted = [lum.point([min(255, max(0, round(v + d))) for v in range(256)]) for d in (warm * 0.3, 0.0, -warm)]
     return Image.merge("RGB", shifted)
 
 
@@ -136,6 +142,18 @@ def map_box(box: Box, H: np.ndarray, size: tuple[int, int]) -> Box:
     return (max(0.0, xs.min()), max(0.0, ys.min()), min(float(w), xs.max()), min(float(h), ys.max()))
 
 
+@lru_cache(maxsize=4)
+def _gradient(angle: int) -> Image.Image:
+    return Image.linear_gradient("L").rotate(angle)
+
+
+def blur(img: Image.Image, sigma: float) -> Image.Image:
+    """A blur with the variance of a gaussian of this sigma: one box-filter pass (fractional radius r, variance
+    r(r+1)/3), 2.5x cheaper than ImageFilter.GaussianBlur's three passes and the same to the eye at sigma <= 2."""
+    r = (-1 + (1 + 12 * sigma * sigma) ** 0.5) / 2
+    return img.filter(ImageFilter.BoxBlur(r))
+
+
 @dataclass
 class DegradeConfig:
     p: float = 0.7  # chance that a sample is degraded at all; 0 turns degradation off
@@ -159,14 +177,14 @@ def degrade(img: Image.Image, rng: random.Random, cfg: DegradeConfig, boxes: lis
         img = apply_homography(img, H, img.getpixel((0, 0)))
         boxes = [map_box(b, H, img.size) for b in boxes]
     if on[1]:  # uneven lighting: a linear ramp from 1 down to 1 - shadow, in a random direction
-        ramp = Image.linear_gradient("L").rotate(rng.choice((0, 90, 180, 270))).resize(img.size, Image.BILINEAR)
+        ramp = _gradient(rng.choice((0, 90, 180, 270)))
         dark = rng.uniform(*cfg.shadow)
-        ramp = ramp.point(lambda v: round(255 * (1 - dark * v / 255)))
+        ramp = ramp.point(lambda v: round(255 * (1 - dark * v / 255))).resize(img.size, Image.BILINEAR)  # LUT on 256x256
         img = ImageChops.multiply(img, Image.merge("RGB", (ramp, ramp, ramp)))
     if on[2]:
         img = add_grain(img, rng, rng.uniform(*cfg.noise))
     if on[3]:
-        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(*cfg.blur)))
+        img = blur(img, rng.uniform(*cfg.blur))
     if on[4]:
         buf = io.BytesIO()
         img.save(buf, "JPEG", quality=rng.randint(*cfg.jpeg))

@@ -8,7 +8,9 @@ string as private-use characters and come out as `\\( ... \\)` in the markdown.
 
 from __future__ import annotations
 
+import functools
 import re
+import weakref
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageDraw
@@ -21,7 +23,37 @@ _CJK = "\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\u3000-\u303f\ue000-
 _UNIT = re.compile(rf"\s+|[{_CJK}]|[^\s{_CJK}]+")
 NO_START = set("，。、；：？！”’）》」』〉】,.;:!?)]}%")  # a line never begins with these (kinsoku)
 MATH_BASE = 0xE000  # inline formula i is chr(MATH_BASE + i) in a block's string
+# advance widths of words and characters, per font object (fonts.font is lru_cached, so these live as long as it)
+_WIDTHS: "weakref.WeakKeyDictionary[object, dict[str, float]]" = weakref.WeakKeyDictionary()
 
+
+# glyph masks (mask, offset from the pen on the baseline, advance in 1/64 px) per font object
+_GLYPHS: "weakref.WeakKeyDictionary[object, dict[str, tuple]]" = weakref.WeakKeyDictionary()
+
+
+def draw_text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, font, fill) -> None:
+    """draw.text(xy, text, font=font, fill=fill, anchor="ls"), with each glyph rasterised once per font.
+
+    PIL rasterises every glyph of every call again (FreeType keeps no cache for it), which was half of a page's
+    time. This blends cached glyph masks at the pen positions PIL uses (BASIC layout: the sum of the advances in
+    1/64 px, rounded per glyph), so the pixels are PIL's own except where a start coordinate falls exactly on a
+    half pixel (a glyph may then sit one pixel over) and where antialiased edges of neighbouring glyphs overlap.
+    """
+    glyphs = _GLYPHS.get(font)
+    if glyphs is None or len(glyphs) > 20_000:
+        glyphs = _GLYPHS[font] = {}
+    ink = draw.draw.draw_ink(fill)
+    x0, y0 = xy
+    xi, yi = int(x0), int(y0) + ((int((y0 - int(y0)) * 64) + 31) >> 6)
+    x = int((x0 - xi) * 64) + 32  # pen in 26.6 fixed point, plus a half pixel: >> 6 rounds it
+    for ch in text:
+        g = glyphs.get(ch)
+        if g is None:
+            mask, offset = font.getmask2(ch, "L", anchor="ls")
+            g = glyphs[ch] = (mask if mask.size[0] and mask.size[1] else None, offset, round(font.getlength(ch) * 64))
+        if g[0] is not None:
+            draw.draw.draw_bitmap((xi + (x >> 6) + g[1][0], yi + g[1][1]), g[0], ink)
+        x += g[2]
 
 @dataclass
 class Style:
@@ -32,8 +64,8 @@ class Style:
     align: str = "left"  # left | justify | center
     indent: int = 0  # first-line indent, px
 
-    @property
-    def font(self):
+    @functools.cached_property
+    def font(self):  # styles are never changed once made
         return fonts.font(self.face, self.size)
 
     @property
@@ -86,7 +118,6 @@ class Page:
         self.col, self.y, self.columns_top = 0, self.top, self.top
         self.blocks: list[Block] = []
         self.meta: dict = {}  # provenance for the sample's extra (fonts, columns)
-        self._widths: dict = {}
 
     # geometry -------------------------------------------------------------------------------------------------
     @property
@@ -113,10 +144,25 @@ class Page:
     def _width(self, unit: str, style: Style, math: list[Math]) -> float:
         if (m := _math(unit, math)) is not None:
             return m.image.width
-        key = (style.face, style.size, unit)
-        if key not in self._widths:
-            self._widths[key] = style.font.getlength(unit)
-        return self._widths[key]
+        font = style.font
+        widths = _WIDTHS.get(font)
+        if widths is None or len(widths) > 50_000:  # words recur across pages: keep them per font, bounded
+            widths = _WIDTHS[font] = {}
+        w = widths.get(unit)
+        if w is None:
+            # PIL draws a string at the sum of its characters' advances (draw_text above does the same), so that
+            # is its width; a character's advance is measured once
+            if len(unit) == 1:
+                w = widths[unit] = font.getlength(unit)
+            else:
+                w = 0.0
+                for ch in unit:
+                    a = widths.get(ch)
+                    if a is None:
+                        a = widths[ch] = font.getlength(ch)
+                    w += a
+                widths[unit] = w
+        return w
 
     def _break(self, text: str, style: Style, width: float, math: list[Math]) -> list[tuple[int, int]]:
         """Greedy line breaking: (start, end) slices of text, trailing spaces excluded."""
@@ -152,14 +198,14 @@ class Page:
     def _draw_line(self, line: str, x: float, baseline: float, style: Style, gap_extra: float, math: list[Math]) -> None:  # fmt: skip
         """Draws one line; gap_extra widens each space (justification)."""
         if not math and not gap_extra:
-            self.draw.text((x, baseline), line, font=style.font, fill=style.color, anchor="ls")
+            draw_text(self.draw, (x, baseline), line, style.font, style.color)
             return
         run = ""
 
         def flush(cx: float) -> float:
             if run:
-                self.draw.text((cx, baseline), run, font=style.font, fill=style.color, anchor="ls")
-                cx += style.font.getlength(run)
+                draw_text(self.draw, (cx, baseline), run, style.font, style.color)
+                cx += self._width(run, style, math)
             return cx
 
         for u in _UNIT.findall(line):
@@ -200,7 +246,7 @@ class Page:
             x0 += (avail - natural) / 2 if style.align == "center" else 0
             baseline = self.y + (lh - ascent - descent) / 2 + ascent
             if i == 0 and marker:
-                self.draw.text((x0 - marker_w, baseline), marker, font=style.font, fill=style.color, anchor="ls")
+                draw_text(self.draw, (x0 - marker_w, baseline), marker, style.font, style.color)
             self._draw_line(line, x0, baseline, style, (avail - natural) / gaps if justify else 0.0, math)
             right = x0 + (avail if justify else natural)
             left = x0 - marker_w if i == 0 and marker else x0

@@ -2,7 +2,8 @@
 GotOcr2ForConditionalGeneration.generate on the same weights (our `hf` export), checking that both emit the same
 tokens. CPU, fp32, one image view per sample, GOT's eval setting no_repeat_ngram_size=20 unless told otherwise.
 
-    python bench/generate.py [--quick] [--threads N] [--ngram 20] [--out bench/results/generate.json]
+    python bench/generate.py [--quick] [--threads N] [--ngram 20] [--models tiny qwen05b-shaped] [--batches 1 8 32]
+                             [--out bench/results/generate.json]
 
 Models: tiny_qwen as it is, and qwen05b's decoder (Qwen1.5-0.5B shape, 151,860 vocab) behind a one-block
 vision tower that still yields 256 tokens per view (256² input, patch 4), so prompts are as long as GOT's
@@ -91,6 +92,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--ngram", type=int, default=20, help="no_repeat_ngram_size (GOT's eval setting: 20)")
     p.add_argument("--reps", type=int, default=None)
+    p.add_argument("--models", nargs="+", choices=("tiny", "qwen05b-shaped"), default=("tiny", "qwen05b-shaped"))
+    p.add_argument("--batches", nargs="+", type=int, default=None, help="only these batch sizes")
     p.add_argument("--out", type=Path, default=Path("bench/results/generate.json"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -103,6 +106,9 @@ def main() -> None:
     results = []
     print(f"{'model':<16}{'batch':>6}{'prompt':>8}{'new':>6}{'ours tok/s':>12}{'hf tok/s':>10}{'speedup':>9}  same")
     for name, (batches, new_tokens, image_size) in plans.items():
+        batches = [b for b in batches if args.batches is None or b in args.batches]
+        if name not in args.models or not batches:
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             model, hf = build(name, tokenizer, Path(tmp), image_size)
         for batch in batches:

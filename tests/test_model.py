@@ -187,3 +187,48 @@ def test_generate_no_repeat_ngram():
     for t in range(len(ids), len(full)):  # no generated token completes a bigram seen before it
         assert (full[t - 1], full[t]) not in seen
         seen.add((full[t - 1], full[t]))
+
+
+@pytest.mark.parametrize(
+    "decoder", [{}, {"num_key_value_heads": 2}, {"model_type": "llama", "num_key_value_heads": 2, "mlp_bias": True}]
+)
+@pytest.mark.parametrize("padded", [False, True])
+def test_fused_decode_step_matches_transformers(decoder, padded):
+    from transformers.cache_utils import Cache
+
+    from got.model.decode import fused_step
+    from got.model.generate import GrowingLayer
+
+    cfg = load_model_config("tiny_qwen")
+    cfg.decoder.update(decoder)
+    if cfg.decoder["model_type"] == "llama":
+        cfg.decoder.pop("use_sliding_window")
+    torch.manual_seed(0)
+    model = GOTModel(cfg).eval()
+    base, layers = model.decoder.base_model, cfg.decoder["num_hidden_layers"]
+    batch, width = 3, 9
+    mask = torch.ones(batch, width + 1, dtype=torch.long)
+    if padded:
+        mask[0, :3] = 0
+    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+    embeds, token = torch.randn(batch, width, cfg.decoder["hidden_size"]), torch.tensor([7, 8, 9])
+    caches = [Cache(layers=[GrowingLayer(width + 1) for _ in range(layers)]) for _ in range(2)]
+    with torch.inference_mode():
+        for cache in caches:
+            base(inputs_embeds=embeds, attention_mask=mask[:, :width], position_ids=position_ids[:, :width],
+                 cache=cache, use_cache=True)  # fmt: skip
+        step = fused_step(model.decoder, caches[1].layers, width + 1)
+        assert step is not None
+        ref = base(inputs_embeds=base.embed_tokens(token[:, None]), attention_mask=mask, position_ids=position_ids[:, -1:],
+                   cache=caches[0], use_cache=True).last_hidden_state[:, -1]  # fmt: skip
+        ours = step(token, position_ids[:, -1], width, mask.bool()[:, None, None, :] if padded else None)
+    torch.testing.assert_close(ours, ref, rtol=1e-6, atol=1e-6)
+    for a, b in zip(caches[0].layers, caches[1].layers):
+        torch.testing.assert_close(b.key_buffer, a.key_buffer, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(b.value_buffer, a.value_buffer, rtol=1e-6, atol=1e-6)
+
+
+def test_fused_step_falls_back_for_other_decoders():
+    from got.model.decode import fused_step
+
+    assert fused_step(make_model("tiny_opt").decoder, [], 8) is None

@@ -182,3 +182,23 @@ def test_stage_policies(tmp_path):
     mismatched.image_token_id = 5
     with pytest.raises(ValueError, match="image_token_id=5 but the tokenizer says 8216"):
         build_model(mismatched, InitConfig(), FreezeConfig(), LoraConfig())
+
+
+def test_lr_schedule_with_a_delayed_module():
+    from got.train.optim import build_optimizer, lr_factor
+
+    assert [round(lr_factor(s, 4, 20, 0.1), 3) for s in (0, 3)] == [0.25, 1.0]
+    assert lr_factor(19, 4, 20, 0.1) == pytest.approx(0.1, abs=0.02)
+    assert [lr_factor(s, 4, 20, 0.1, delay=10) for s in (0, 9)] == [0.0, 0.0]
+    assert lr_factor(10, 4, 20, 0.1, delay=10) == 0.25  # its own warmup starts after the delay
+    model = GOTModel(load_model_config("tiny_qwen"))
+    optimizer, schedule = build_optimizer(model, OptimConfig(lr=1e-3, warmup_steps=2, delay={"vision": 3}), 10)
+    lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
+    assert lrs["vision"] == 0.0 and lrs["decoder"] == pytest.approx(5e-4)
+    for _ in range(3):
+        optimizer.step()
+        schedule.step()
+    lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
+    assert lrs["vision"] == pytest.approx(5e-4) and lrs["projector"] == pytest.approx(lrs["decoder"])
+    with pytest.raises(ValueError, match="optim.delay has unknown modules"):
+        param_groups(model, OptimConfig(delay={"encoder": 5}))

@@ -8,12 +8,17 @@ Speed (bench/generate.py measures it against transformers' generate):
   DynamicCache concatenates, copying the whole cache at every step;
 - the n-gram ban is a vectorised match of the last n-1 tokens against the history, on the device; transformers'
   processor rebuilds every n-gram of every row in Python at every step;
-- the host only checks whether every row is done every SYNC_EVERY steps.
+- the host only checks whether every row is done every SYNC_EVERY steps;
+- Qwen2/Llama decoders take their decode steps through `got.model.decode.FusedDecodeStep` (transformers' modules
+  cost more Python than arithmetic at small widths; same hidden states), other decoders (OPT) through
+  transformers; the prompt always goes through transformers;
+- the CPU logits are computed as weight @ hidden.T (`project`), MKL's faster orientation for a few rows.
 """
 
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
+from got.model.decode import fused_step
 from got.model.got import GOTModel
 
 SYNC_EVERY = 8  # a finished row keeps emitting pad until the next check: at most SYNC_EVERY - 1 wasted steps
@@ -53,6 +58,20 @@ def ban_repeats(logits: torch.Tensor, history: torch.Tensor, real: torch.Tensor,
     return logits.masked_fill(ban[:, :vocab], float("-inf"))
 
 
+def project(lm_head: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """Logits (B, vocab) of the last hidden states.
+
+    On CPU, a plain Linear head runs as weight @ hidden.T: with few rows against a large vocabulary MKL runs that
+    orientation ~1.7x faster than hidden @ weight.T (151,860 × 1024, 8 rows, one thread: 117 ms against 215 ms).
+    The sums are the same up to float reassociation, as between batch sizes. A head with hooks, or any other
+    head, is called as a module.
+    """
+    plain = type(lm_head) is torch.nn.Linear and lm_head.bias is None
+    if not plain or hidden.device.type != "cpu" or lm_head._forward_hooks or lm_head._forward_pre_hooks:
+        return lm_head(hidden)
+    return (lm_head.weight @ hidden.T).T
+
+
 @torch.inference_mode()
 def generate(
     model: GOTModel,
@@ -86,12 +105,22 @@ def generate(
     base, embed_tokens = model.decoder.base_model, model.decoder.get_input_embeddings()
     layers = model.decoder.config.get_text_config(decoder=True).num_hidden_layers
     cache = Cache(layers=[GrowingLayer(total) for _ in range(layers)])
+    fused = fused_step(model.decoder, cache.layers, int(position_ids.max()) + max_new_tokens + 1)
+    pad_mask = mask.bool()[:, None, None, :] if bool((mask[:, :width] == 0).any()) else None
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     length = width
     for step in range(max_new_tokens):
-        out = base(inputs_embeds=embeds, attention_mask=mask[:, :length], position_ids=position_ids, cache=cache,
-                   use_cache=True)
-        logits = model.lm_head(out.last_hidden_state[:, -1]).float()
+        if step == 0:  # the prompt, through transformers: it fills the cache
+            out = base(inputs_embeds=embeds, attention_mask=mask[:, :width], position_ids=position_ids, cache=cache,
+                       use_cache=True)  # fmt: skip
+            hidden = out.last_hidden_state[:, -1]
+        elif fused is not None:
+            hidden = fused(token, position_ids[:, -1], length - 1, None if pad_mask is None else pad_mask[..., :length])
+        else:
+            out = base(inputs_embeds=embed_tokens(token[:, None]), attention_mask=mask[:, :length],
+                       position_ids=position_ids, cache=cache, use_cache=True)  # fmt: skip
+            hidden = out.last_hidden_state[:, -1]
+        logits = project(model.lm_head, hidden).float()
         if 0 < no_repeat_ngram_size <= length:
             logits = ban_repeats(logits, tokens[:, :length], mask[:, :length].bool(), no_repeat_ngram_size)
         token = logits.argmax(-1).masked_fill(done, cfg.pad_token_id)
@@ -101,7 +130,6 @@ def generate(
         if (step + 1) % SYNC_EVERY == 0 and bool(done.all()):
             break
         position_ids = position_ids[:, -1:] + 1
-        embeds = embed_tokens(token[:, None])
 
     generated = tokens[:, width:length].tolist()
     return [seq[: seq.index(cfg.eos_token_id)] if cfg.eos_token_id in seq else seq for seq in generated]

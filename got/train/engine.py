@@ -140,7 +140,7 @@ def run(node: DictConfig) -> None:
             loss_total, views, labelled, context, samples, tokens, capacity = totals.tolist()
             metrics = {
                 "loss": loss_total / (cfg.train.grad_accum * world),
-                "lr": schedule.get_last_lr()[0],
+                "lr": max(schedule.get_last_lr()),  # the largest group LR (a delayed module sits at 0)
                 "grad_norm": float(engine.get_global_grad_norm() or 0.0),
                 "tok/s": tokens / elapsed,
                 "samples/s": samples / elapsed,

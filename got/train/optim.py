@@ -2,6 +2,7 @@
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
@@ -14,6 +15,9 @@ MODULES = ("vision", "projector", "decoder")
 class OptimConfig:
     lr: float = 1e-4
     lr_mult: dict[str, float] = field(default_factory=lambda: {"vision": 1.0, "projector": 1.0, "decoder": 1.0})
+    # Steps a module waits at LR 0 before its own warmup and cosine start. A fresh decoder's first gradients are
+    # large and image-independent; an encoder/projector trained through them collapses (docs/learning.md).
+    delay: dict[str, int] = field(default_factory=lambda: {"vision": 0, "projector": 0, "decoder": 0})
     weight_decay: float = 0.05
     betas: tuple[float, float] = (0.9, 0.95)
     eps: float = 1e-8
@@ -28,9 +32,10 @@ def no_decay(name: str, param: torch.Tensor) -> bool:
 
 
 def param_groups(model: GOTModel, cfg: OptimConfig) -> list[dict]:
-    unknown = sorted(set(cfg.lr_mult) - set(MODULES))
-    if unknown:
-        raise ValueError(f"optim.lr_mult has unknown modules {unknown}; expected {list(MODULES)}")
+    for knob in ("lr_mult", "delay"):
+        unknown = sorted(set(getattr(cfg, knob)) - set(MODULES))
+        if unknown:
+            raise ValueError(f"optim.{knob} has unknown modules {unknown}; expected {list(MODULES)}")
     groups = []
     for module in MODULES:
         params = [(n, p) for n, p in getattr(model, module).named_parameters() if p.requires_grad]
@@ -38,15 +43,18 @@ def param_groups(model: GOTModel, cfg: OptimConfig) -> list[dict]:
         for decay in (True, False):
             chosen = [p for n, p in params if no_decay(n, p) != decay]
             if chosen:
-                groups.append({"name": f"{module}{'' if decay else '.no_decay'}", "params": chosen, "lr": lr,
-                               "weight_decay": cfg.weight_decay if decay else 0.0})
+                groups.append({"name": f"{module}{'' if decay else '.no_decay'}", "module": module, "params": chosen,
+                               "lr": lr, "weight_decay": cfg.weight_decay if decay else 0.0})
     if not groups:
         raise ValueError("no trainable parameters: every module is frozen")
     return groups
 
 
-def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
-    """Linear warmup to 1, then cosine down to min_ratio at `total` steps."""
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float, delay: int = 0) -> float:
+    """0 for `delay` steps, then a linear warmup to 1, then cosine down to min_ratio at `total` steps."""
+    if step < delay:
+        return 0.0
+    step, total = step - delay, total - delay
     if step < warmup:
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
@@ -57,7 +65,10 @@ def build_optimizer(model: GOTModel, cfg: OptimConfig, total_steps: int):
     groups = param_groups(model, cfg)
     fused = all(p.is_cuda for g in groups for p in g["params"])
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=fused or None)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, cfg.warmup_steps, total_steps, cfg.min_lr_ratio)
-    )
+    schedules = [
+        partial(lr_factor, warmup=cfg.warmup_steps, total=total_steps, min_ratio=cfg.min_lr_ratio,
+                delay=cfg.delay.get(group["module"], 0))
+        for group in groups
+    ]  # fmt: skip
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, schedules)
     return optimizer, schedule

@@ -58,7 +58,8 @@ class NonFiniteGuard:
         self.limit, self.total, self.in_a_row = limit, total, 0
 
     def ok(self, loss: torch.Tensor, step: int) -> bool:
-        flag = torch.isfinite(loss.detach()).to(torch.float32).reshape(1).cpu()
+        # On the loss's device: NCCL reduces only CUDA tensors (gloo takes CPU ones).
+        flag = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
         dist.all_reduce(flag, op=dist.ReduceOp.MIN)
         if flag.item():
             self.in_a_row = 0
@@ -134,7 +135,7 @@ def run(node: DictConfig) -> None:
             step += 1
             after = loader.stats()
             local = [loss_sum.item(), views, labelled, context] + [after.get(k, 0) - before.get(k, 0) for k in ("samples", "tokens", "capacity")]
-            totals = torch.tensor(local, dtype=torch.float64)
+            totals = torch.tensor(local, dtype=torch.float64, device=device)  # NCCL needs it on the device
             dist.all_reduce(totals)
             elapsed = time.perf_counter() - start
             loss_total, views, labelled, context, samples, tokens, capacity = totals.tolist()

@@ -6,12 +6,14 @@ to 6000), scaled by --length-scale for the small CPU runs. Reported: real (non-p
 packing efficiency, and the step-0 loss of both paths (the token-weighted mean over the step; they must agree).
 
     python bench/train_step.py [--quick] [--model tiny_qwen|qwen05b_small_vision] [--out bench/results/train_step.json]
+    python bench/train_step.py --quick --profile ours   # where one step of a path spends its time
 """
 
 import argparse
 import json
 import os
 import random
+import sys
 import tempfile
 
 import torch
@@ -62,10 +64,12 @@ def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     cfg = model_config(args.model)
     torch.manual_seed(0)
+    if args.variant == "ours_masked":  # ours before sdpa_varlen: one SDPA per packed row under a block mask
+        cfg.attn_implementation = "sdpa"
     model = GOTModel(cfg).train()
     data = samples(args.samples, args.length_scale, cfg)
     tokens = sum(s.length for s in data)
-    if args.variant == "ours":
+    if args.variant.startswith("ours"):
         rows = [[data[i] for i in row] for row in plan_rows([s.length for s in data], args.max_tokens)]
         batches = [collate_packed(rows[i : i + args.rows], cfg.pad_token_id) for i in range(0, len(rows), args.rows)]
         efficiency = packing_efficiency(rows, args.max_tokens)
@@ -99,6 +103,11 @@ def worker(args: argparse.Namespace) -> None:
         first.setdefault("loss", total / count)
         return total / count
 
+    if args.profile:
+        with torch.profiler.profile() as prof:
+            step()
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20), file=sys.stderr)
+        return
     stats = measure(step, args.iters, warmup=False)
     stats.pop("result")
     print(json.dumps({"variant": args.variant, **stats, "step0_loss": first["loss"], "real_tokens": tokens,
@@ -117,6 +126,7 @@ def main() -> None:
     p.add_argument("--iters", type=int, default=None)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--out", default=None)
+    p.add_argument("--profile", choices=["hf", "ours_masked", "ours"], help="print the torch-profiler table of one step of a path")
     p.add_argument("--variant", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.length_scale is None:
@@ -124,13 +134,14 @@ def main() -> None:
     if args.quick:
         args.samples, args.model = min(args.samples, 16), "tiny_qwen"
     args.iters = args.iters or (1 if args.quick else 2)
-    if args.variant:
+    if args.variant or args.profile:
+        args.variant = args.variant or args.profile
         return worker(args)
 
     shared = ["--model", args.model, "--samples", str(args.samples), "--length-scale", str(args.length_scale),
               "--max-tokens", str(args.max_tokens), "--rows", str(args.rows), "--batch", str(args.batch),
               "--iters", str(args.iters), "--threads", str(args.threads)]  # fmt: skip
-    rows = {v: run_worker(__file__, ["--variant", v, *shared]) for v in ("hf", "ours")}
+    rows = {v: run_worker(__file__, ["--variant", v, *shared]) for v in ("hf", "ours_masked", "ours")}
     hf, ours = rows["hf"], rows["ours"]
     report = {
         "config": {k: getattr(args, k) for k in ("model", "samples", "length_scale", "max_tokens", "rows", "batch", "iters", "threads")},
@@ -140,7 +151,8 @@ def main() -> None:
         "step0_loss_rel_diff": abs(ours["step0_loss"] - hf["step0_loss"]) / hf["step0_loss"],
     }  # fmt: skip
     print(f"{'path':<28}{'real tok/s':>12}{'peak MiB':>10}{'efficiency':>12}{'step-0 loss':>13}")
-    for name, label in (("hf", "transformers + padding"), ("ours", "ours, packed")):
+    labels = (("hf", "transformers + padding"), ("ours_masked", "ours, packed, block mask"), ("ours", "ours, packed, varlen"))
+    for name, label in labels:
         r = rows[name]
         print(f"{label:<28}{r['tokens_per_s']:>12.1f}{r['peak_mib']:>10.0f}{r['efficiency']:>12.3f}{r['step0_loss']:>13.6f}")
     print(f"ours/transformers: {report['speedup_real_tokens']:.2f}x real tokens/s, {report['memory_ratio']:.2f}x peak "

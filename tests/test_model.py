@@ -110,6 +110,42 @@ def test_packed_rows_need_the_block_mask_for_opt():
     assert not torch.allclose(model.lm_head(leaky)[0, len(a) :], alone, atol=1e-3)
 
 
+@pytest.mark.parametrize("kv_heads", [4, 2])
+def test_sdpa_varlen_equals_masked_sdpa(kv_heads):
+    # Two packed rows (the second ends in padding, itself one more sample) and a padded batch: the same loss and
+    # gradients as transformers' sdpa, which computes the whole row under a block mask.
+    models = {}
+    for impl in ("sdpa", "sdpa_varlen"):
+        cfg = load_model_config("tiny_qwen")
+        cfg.attn_implementation, cfg.decoder["num_key_value_heads"] = impl, kv_heads
+        torch.manual_seed(0)
+        models[impl] = GOTModel(cfg).train()
+    model = models["sdpa"]
+    parts = [sample(model, v, n, seed=s) for v, n, s in ((1, 9, 3), (2, 4, 4), (1, 6, 5), (1, 30, 6))]
+    rows = [parts[:3], parts[3:]]
+    width = max(sum(len(ids) for ids, _ in row) for row in rows)
+    ids = torch.full((2, width), model.cfg.pad_token_id)
+    positions = torch.zeros((2, width), dtype=torch.long)
+    for r, row in enumerate(rows):
+        flat = [t for x, _ in row for t in x]
+        ids[r, : len(flat)] = torch.tensor(flat)
+        positions[r] = torch.cat([*(torch.arange(len(x)) for x, _ in row), torch.arange(width - len(flat))])
+    images = torch.cat([im for _, im in parts])
+    padded_ids = torch.full((2, 40), model.cfg.pad_token_id)
+    padded_ids[0, : len(parts[0][0])], padded_ids[1] = torch.tensor(parts[0][0]), torch.tensor(parts[3][0][:40])
+    mask = (padded_ids != model.cfg.pad_token_id).long()
+    padded_images = torch.cat([parts[0][1], parts[3][1]])
+    results = {}
+    for impl, m in models.items():
+        loss = m(ids, images, labels=ids, position_ids=positions) + m(padded_ids, padded_images, labels=padded_ids,
+                                                                       attention_mask=mask)  # fmt: skip
+        loss.backward()
+        results[impl] = (loss.detach(), [p.grad for p in m.parameters()])
+    torch.testing.assert_close(results["sdpa_varlen"][0], results["sdpa"][0], rtol=1e-6, atol=1e-6)
+    for a, b in zip(results["sdpa_varlen"][1], results["sdpa"][1]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
 def test_bad_inputs_raise_clear_errors():
     model = make_model("tiny_qwen")
     ids, images = sample(model, views=2, n_text=3, seed=6)

@@ -22,7 +22,7 @@ FUSED_TYPES = frozenset({"qwen2", "llama"})
 def fused_step(decoder, cache_layers: list, max_positions: int) -> "FusedDecodeStep | None":
     """The fused step for this decoder, or None where its configuration is not one we reproduce exactly."""
     cfg = decoder.config
-    if cfg.model_type not in FUSED_TYPES or cfg._attn_implementation != "sdpa" or decoder.training:
+    if cfg.model_type not in FUSED_TYPES or cfg._attn_implementation not in ("sdpa", "sdpa_varlen") or decoder.training:
         return None
     rope = getattr(cfg, "rope_parameters", None) or {}
     if rope.get("rope_type", "default") != "default" or cfg.hidden_act != "silu":

@@ -2,7 +2,7 @@
 
     python eval/evaluate.py model=DIR data=SHARDS_OR_FOLDER [mode=strict|got|nougat] [task=ocr|format]
         [engine=got|tesseract|ppocr] [out=outputs/eval] [max_new_tokens=4096] [no_repeat_ngram_size=20]
-        [batch_size=8] [limit=N] ...      (every field of got.eval.evaluate.EvalConfig, as key=value)
+        [cut_loops=true] [batch_size=8] [limit=N] ...   (every field of got.eval.evaluate.EvalConfig, as key=value)
 
 Writes predictions.jsonl, metrics.json, report.md and report.html to out/. Under torchrun, the ranks share the
 samples and rank 0 merges the outputs: torchrun --nproc_per_node 8 eval/evaluate.py model=... data=...

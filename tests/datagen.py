@@ -1,10 +1,14 @@
-"""Small shard sets for the data tests: tiny images, a unique text per sample, and hand-made raw samples."""
+"""Test inputs and helpers: small shard sets (tiny images, a unique text per sample, hand-made raw samples), PDFs
+with a text layer, a tiny GOT checkpoint in the official layout written without our converter, and what the
+training tests need to launch runs and read them."""
 
 import io
 import json
+import socket
 import tarfile
 from collections import Counter
 from pathlib import Path
+from typing import Sequence
 
 import webdataset as wds
 from PIL import Image, ImageDraw
@@ -96,3 +100,105 @@ def answers(batch: dict, tokenizer) -> list[str]:
             if target:
                 out.append(tokenizer.decode(target))
     return out
+
+
+FIRST = (
+    "First paragraph: long enough to wrap onto a second line on an A4 page in twelve-point Helvetica, "
+    "which takes about ninety characters."
+)
+SECOND = "Second paragraph."
+
+
+def write_pdf(path: Path, paragraphs: Sequence[str] = (FIRST, SECOND), page_two: str = "Page two", *,
+              encrypt: bool = False, text: bool = True) -> Path:  # fmt: skip
+    """A two-page PDF (fpdf2): the paragraphs on page one, `page_two` on page two; or, with text=False, a page
+    holding only an image (a scan without a text layer)."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    pdf.add_page()
+    if text:
+        for n, paragraph in enumerate(paragraphs):
+            if n:
+                pdf.ln(10)
+            pdf.multi_cell(0, 6, paragraph)
+        pdf.add_page()
+        pdf.cell(0, 10, page_two)
+    else:
+        pdf.image(page("scanned", (200, 100)), x=10, y=10, w=100)
+    if encrypt:
+        pdf.set_encryption(owner_password="owner", user_password="user")
+    pdf.output(str(path))
+    return path
+
+
+def official_name(hf_key: str) -> str:
+    """HF in-memory key -> official GOT key, straight from the DESIGN §2 table."""
+    k = hf_key
+    for hf, official in [
+        ("model.vision_tower.", "model.vision_tower_high."),
+        ("patch_embed.projection.", "patch_embed.proj."),
+        ("neck.conv1.", "neck.0."), ("neck.layer_norm1.", "neck.1."),
+        ("neck.conv2.", "neck.2."), ("neck.layer_norm2.", "neck.3."),
+        ("model.multi_modal_projector.conv_upsampler1.", "model.net_2."),
+        ("model.multi_modal_projector.conv_upsampler2.", "model.net_3."),
+        ("model.multi_modal_projector.multimodal_projector.", "model.mm_projector_vary."),
+        ("model.language_model.", "model."),
+    ]:  # fmt: skip
+        k = k.replace(hf, official)
+    if k.startswith("model.vision_tower_high."):
+        k = k.replace(".layers.", ".blocks.").replace(".layer_norm1.", ".norm1.").replace(".layer_norm2.", ".norm2.")
+    return k
+
+
+def tiny_referee():
+    """A random transformers GotOcr2ForConditionalGeneration at the tiny_qwen shape, every weight non-trivial."""
+    import torch
+    from transformers import GotOcr2Config, GotOcr2ForConditionalGeneration
+
+    from got.config import load_model_config
+
+    cfg = load_model_config("tiny_qwen")
+    v = cfg.vision
+    hf_cfg = GotOcr2Config(
+        vision_config=dict(hidden_size=v.width, output_channels=v.out_channels, num_hidden_layers=v.depth,
+                           num_attention_heads=v.heads, image_size=v.image_size, patch_size=v.patch_size,
+                           window_size=v.window_size, global_attn_indexes=list(v.global_layers), mlp_dim=v.mlp_dim),
+        text_config=dict(cfg.decoder), image_token_index=cfg.image_token_id, image_seq_length=v.tokens_per_view,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = GotOcr2ForConditionalGeneration(hf_cfg).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" not in name:  # GotOcr2 initialises the encoder at std 1e-10: make it matter
+                p.normal_(std=0.05)
+    return model
+
+
+def write_official(referee, tokenizer, path: Path) -> None:
+    """`referee`'s weights as ucaslcl/GOT-OCR2_0 lays them out (keys renamed by the DESIGN table, not by our
+    converter), with its config.json and the tokenizer's vocabulary as qwen.tiktoken."""
+    from safetensors.torch import save_file
+
+    path.mkdir(parents=True)
+    state = {official_name(k): v.contiguous().clone() for k, v in referee.state_dict().items()}
+    state["lm_head.weight"] = state["model.embed_tokens.weight"].clone()  # the release stores the copy
+    save_file(state, str(path / "model.safetensors"))
+    config = dict(referee.config.text_config.to_dict(), architectures=["GOTQwenForCausalLM"], model_type="GOT",
+                  im_patch_token=tokenizer.imgpad_id, im_start_token=tokenizer.img_start_id,
+                  im_end_token=tokenizer.img_end_id, image_token_len=16, use_im_start_end=True)  # fmt: skip
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "qwen.tiktoken").write_bytes(tokenizer.source.read_bytes())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def losses(out: Path) -> dict[int, float]:
+    """{step: loss} from a run's metrics.jsonl."""
+    records = map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
+    return {r["step"]: r["loss"] for r in records if "loss" in r}

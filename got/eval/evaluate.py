@@ -1,8 +1,8 @@
 """Evaluation run: read the data, predict (a GOT checkpoint or a peer engine), score, and write the outputs.
 
-out/predictions.jsonl  {"id", "task", "lang", "kind", "label", "pred"} a line, in input order
+out/predictions.jsonl  {"id", "task", "lang", "kind", "label", "pred", "looping"} a line, in input order
 out/metrics.json       got.eval.metrics.score_corpus by task and by language, naming its mode, with the bad
-                       inputs and the generation speed
+                       inputs, the generation speed and the outputs the repetition guard cut
 out/report.md, out/report.html
 
 Under torchrun each rank predicts its share (got.eval.generate.shard) and rank 0 merges, scores and reports.
@@ -28,7 +28,7 @@ from got.eval.report import Report, thumbnail, write_reports
 from got.prompts import TASKS
 
 ENGINES = ("got", "tesseract", "ppocr")
-RECORD_KEYS = ("id", "task", "lang", "kind", "label", "pred")
+RECORD_KEYS = ("id", "task", "lang", "kind", "label", "pred", "looping")
 
 
 class SetupError(Exception):
@@ -47,6 +47,7 @@ class EvalConfig:
     split_format: bool = False  # also score the text, math and tables of pages separately
     max_new_tokens: int = 4096
     no_repeat_ngram_size: int = 20  # GOT's eval setting; 0 turns the ban off
+    cut_loops: bool = True  # an output that hits max_new_tokens in a loop is cut to the loop's first copy, flagged
     batch_size: int = 8
     crop_min_tiles: int = 1  # multi-crop grids, as in training (got.data.pipeline.DataConfig)
     crop_max_tiles: int = 6
@@ -77,7 +78,8 @@ def build_engine(cfg: EvalConfig, device: str):
     except RuntimeError as e:
         raise SetupError(str(e)) from e
     return GOTEngine.from_dir(cfg.model, device=device, dtype=cfg.dtype, max_new_tokens=cfg.max_new_tokens,
-                     no_repeat_ngram_size=cfg.no_repeat_ngram_size, crop_tiles=(cfg.crop_min_tiles, cfg.crop_max_tiles))  # fmt: skip
+                     no_repeat_ngram_size=cfg.no_repeat_ngram_size, crop_tiles=(cfg.crop_min_tiles, cfg.crop_max_tiles),
+                     cut_loops=cfg.cut_loops)  # fmt: skip
 
 
 def predict_share(cfg: EvalConfig, out: Path, rank: int, world_size: int, device: str, total: int) -> None:
@@ -93,8 +95,8 @@ def predict_share(cfg: EvalConfig, out: Path, rank: int, world_size: int, device
         for item, pred in predict(engine, mine, cfg.batch_size, speed, total=share, progress=cfg.progress and rank == 0):
             s, thumb = item.sample, path.parent / "thumbs" / f"{item.index:08d}.jpg"
             thumbnail(s.images, thumb)
-            record = dict(id=item.id, task=s.task, lang=s.lang, kind=item.kind, label=s.text, pred=pred,
-                          index=item.index, thumb=str(thumb))  # fmt: skip
+            record = dict(id=item.id, task=s.task, lang=s.lang, kind=item.kind, label=s.text, pred=pred.text,
+                          looping=pred.looping, index=item.index, thumb=str(thumb))  # fmt: skip
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     (path.parent / f"stats-{rank:03d}.json").write_text(json.dumps({"bad": dict(counts), "speed": speed}))
 
@@ -111,7 +113,10 @@ def finish(cfg: EvalConfig, out: Path, world_size: int) -> dict:
     pairs = [(r["label"], r["pred"], r["kind"]) for r in records]
     groups = {"task": [r["task"] for r in records], "lang": [r["lang"] for r in records]}
     scores = score_corpus(pairs, mode=cfg.mode, split_format=cfg.split_format, groups=groups)
-    metrics = {"engine": cfg.engine, "model": cfg.model, "data": cfg.data, "input": inputs, "speed": speed, **scores}
+    # The guard's cuts: the metrics score the cut text, whose own `looping` is then 0, so they are counted here.
+    cut = [r["id"] for r in records if r["looping"]]
+    metrics = {"engine": cfg.engine, "model": cfg.model, "data": cfg.data, "input": inputs, "speed": speed,
+               "loops_cut": {"n": len(cut), "ids": cut}, **scores}  # fmt: skip
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
     title = cfg.model if cfg.engine == "got" else f"engine={cfg.engine}"
     write_reports(Report(title, cfg.data, scores, records, inputs, speed, cfg.report_samples), out)

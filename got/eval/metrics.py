@@ -91,12 +91,12 @@ def tokenize(text: str, *, cjk: bool, kind: str = "page", keep_space: bool = Fal
     return tokens if keep_space else [t for t in tokens if not t.isspace()]
 
 
-def repetition(text: str) -> float:
-    """Fraction of `text` spent repeating a unit at its end, the signature of a decoder stuck in a loop.
+def repeated_tail(text: str) -> int:
+    """Characters at the end of `text` that repeat a unit after its first copy: 0 for ordinary text.
 
     A tail with period p that spans p + z characters holds z characters of repetition after the first copy of
     its unit; z is the Z-function of the reversed text at p. Only z >= p counts (two full copies or more), so
-    'ab' + 'cd' * 5 scores 8/12 while ordinary text scores about 0.
+    'ab' + 'cd' * 5 gives 8 (text[:-8] == 'abcd' keeps the first copy) while ordinary text gives about 0.
     """
     s, n = text[::-1], len(text)
     z, left, right, best = [0] * n, 0, 0, 0
@@ -109,7 +109,21 @@ def repetition(text: str) -> float:
             left, right = i, i + z[i]
         if z[i] >= i:
             best = max(best, z[i])
-    return best / n if n else 0.0
+    return best
+
+
+def repetition(text: str) -> float:
+    """Fraction of `text` spent repeating a unit at its end, the signature of a decoder stuck in a loop."""
+    return repeated_tail(text) / len(text) if text else 0.0
+
+
+def cut_loop(text: str) -> tuple[str, bool]:
+    """`text` cut back to the first copy of its looping unit, and whether it looped (repetition >= LOOP);
+    the inference-time guard of got.eval.generate, on the same definition the `looping` metric uses."""
+    repeated = repeated_tail(text)
+    if not text or repeated / len(text) < LOOP:
+        return text, False
+    return text[: len(text) - repeated], True
 
 
 def _div(a: float, b: float) -> float:

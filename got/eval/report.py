@@ -49,8 +49,15 @@ class Report:
 
 
 def looping(record: dict) -> bool:
-    """The metrics' looping flag: the prediction ends in a long repeat that the label does not have."""
-    return repetition(record["pred"]) >= LOOP > repetition(record["label"])
+    """Cut by the repetition guard at generation ("looping": true), or the metrics' looping flag: the prediction
+    ends in a long repeat that the label does not have."""
+    return bool(record.get("looping")) or repetition(record["pred"]) >= LOOP > repetition(record["label"])
+
+
+def loop_note(record: dict) -> str:
+    if record.get("looping"):
+        return "ran to max_new_tokens in a loop; cut back to the loop's first copy"
+    return f"repetition {repetition(record['pred']):.2f}"
 
 
 def edit_distance(record: dict) -> float:
@@ -110,7 +117,7 @@ def markdown(report: Report) -> str:
     ranked = report.ranked()
     loops = [r for r in ranked if looping(r)]
     lines += ["", f"## Looping outputs ({len(loops)})", ""]
-    lines += [f"- `{r['id']}`: repetition {repetition(r['pred']):.2f}" for r in loops] or ["none"]
+    lines += [f"- `{r['id']}`: {loop_note(r)}" for r in loops] or ["none"]
     lines += ["", f"## Worst samples ({min(len(ranked), report.max_samples)} of {len(ranked)})"]
     for r in ranked[: report.max_samples]:
         lines += ["", f"### `{r['id']}` ({r['task']}, {r['lang']}): edit distance {edit_distance(r):.3f}"]
@@ -229,7 +236,7 @@ def _table_html(title: str, header: list[str], rows: list[list[str]]) -> str:
 
 def _sample_html(r: dict, mode: str) -> str:
     scores = score_pair(r["label"], r["pred"], mode=mode, kind=r["kind"])
-    badge = "<span class='loop'>looping</span>" if looping(r) else ""
+    badge = f"<span class='loop' title='{html.escape(loop_note(r))}'>looping</span>" if looping(r) else ""
     if "skipped" in scores:
         summary = f"skipped by the metrics: {scores['skipped']}"
     else:

@@ -23,7 +23,7 @@ from got.train.evaluate import Evaluator
 from got.train.flops import train_flops
 from got.train.logging import RunLogger
 from got.train.optim import build_optimizer
-from got.train.stages import build_model
+from got.train.stages import build_model, check_init
 
 log = logging.getLogger("got.train")
 MODEL_INPUTS = ("input_ids", "images", "labels", "position_ids", "attention_mask")
@@ -74,6 +74,7 @@ class NonFiniteGuard:
 
 def run(node: DictConfig) -> None:
     cfg: TrainConfig = OmegaConf.to_object(node)
+    check_init(cfg.stage, cfg.init)
     device = setup_distributed(cfg.train.device)
     rank, world = dist.get_rank(), dist.get_world_size()
     out = Path(cfg.train.out_dir)

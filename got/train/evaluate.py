@@ -55,7 +55,7 @@ class Evaluator:
             if dist.get_rank() == 0:
                 reader = GOTEngine(module, self.tokenizer, max_new_tokens=self.cfg.max_new_tokens,
                                    no_repeat_ngram_size=self.cfg.no_repeat_ngram_size)  # fmt: skip
-                pairs = [(item.sample.text, text) for item, text in
+                pairs = [(item.sample.text, pred.text) for item, pred in
                          predict(reader, self.items, self.cfg.batch_size, {}, progress=False)]  # fmt: skip
                 result = score_corpus(pairs, mode=self.cfg.mode, kind="page")
                 scores = {f"eval/{k}": result["macro"][k] for k in LOGGED if k in result["macro"]}

@@ -152,15 +152,25 @@ def official_name(hf_key: str) -> str:
     return k
 
 
+def referee_vision():
+    """tiny_qwen's encoder with its first block windowed: an import must then read the window size back too."""
+    from dataclasses import replace
+
+    from got.config import load_model_config
+
+    return replace(load_model_config("tiny_qwen").vision, global_layers=(1,))
+
+
 def tiny_referee():
-    """A random transformers GotOcr2ForConditionalGeneration at the tiny_qwen shape, every weight non-trivial."""
+    """A random transformers GotOcr2ForConditionalGeneration at the tiny_qwen shape (encoder: referee_vision()),
+    every weight non-trivial."""
     import torch
     from transformers import GotOcr2Config, GotOcr2ForConditionalGeneration
 
     from got.config import load_model_config
 
     cfg = load_model_config("tiny_qwen")
-    v = cfg.vision
+    v = referee_vision()
     hf_cfg = GotOcr2Config(
         vision_config=dict(hidden_size=v.width, output_channels=v.out_channels, num_hidden_layers=v.depth,
                            num_attention_heads=v.heads, image_size=v.image_size, patch_size=v.patch_size,

@@ -25,7 +25,7 @@ from got.model.convert import (
 from got.model.got import CLIP_MEAN, CLIP_STD, GOTModel
 from got.tokenizer import GOTTokenizer
 
-from datagen import tiny_referee, write_official
+from datagen import referee_vision, tiny_referee, write_official
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,7 +88,7 @@ def test_official_checkpoint_imports_with_identical_logits(tmp_path, referee, to
     assert result.returncode == 0, result.stderr
     ckpt = load_checkpoint(tmp_path / "got", "got")
     assert ckpt.tokenizer is not None and ckpt.cfg.image_token_id == tokenizer.imgpad_id
-    assert ckpt.cfg.vision == load_model_config("tiny_qwen").vision  # read back from the weight shapes
+    assert ckpt.cfg.vision == referee_vision()  # read back from the weight shapes
     ours = model_from_checkpoint(ckpt).eval()
     ids, images, pixels = inputs(ckpt.cfg, views=3, seed=1)
     with torch.no_grad():

@@ -268,3 +268,22 @@ def test_fused_step_falls_back_for_other_decoders():
     from got.model.decode import fused_step
 
     assert fused_step(make_model("tiny_opt").decoder, [], 8) is None
+
+
+def test_zero_image_features_is_the_no_image_baseline(tmp_path):
+    from got.model.convert import CheckpointError, checkpoint_from_model, save_checkpoint
+
+    cfg = load_model_config("tiny_qwen")
+    cfg.zero_image_features = True
+    torch.manual_seed(0)
+    model = GOTModel(cfg)
+    ids, images = sample(model, views=1, n_text=5, seed=7)
+    embeds = model.embed(torch.tensor([ids]), images)
+    slots = torch.tensor(ids) == cfg.image_token_id
+    assert embeds[0, slots].abs().sum() == 0 and embeds[0, ~slots].abs().sum() > 0
+    other = torch.randint(0, 256, images.shape, dtype=torch.uint8)  # the image makes no difference
+    torch.testing.assert_close(model(torch.tensor([ids]), images), model(torch.tensor([ids]), other))
+    model(torch.tensor([ids]), images, labels=torch.tensor([ids])).backward()
+    assert all(p.grad is None for p in model.vision.parameters())
+    with pytest.raises(CheckpointError, match="no-image baseline"):
+        save_checkpoint(checkpoint_from_model(model, None), tmp_path, "hf")

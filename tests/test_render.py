@@ -178,3 +178,14 @@ def test_glyph_cache_draws_as_pil():
                 layout.draw_text(ImageDraw.Draw(b), xy, line, font, (20, 30, 90))
                 layout.draw_text(ImageDraw.Draw(b), xy, "", font, (20, 30, 90))
                 assert np.array_equal(np.asarray(a), np.asarray(b)), (face.name, xy)
+
+
+def test_line_letters_and_fixed_pitch():
+    from got.render.line import LineConfig, render_line
+
+    cfg = LineConfig(face="DejaVuSansMono.ttf", random_letters_p=1.0, min_letters=1, max_chars=6, pitch_chars=6)
+    lines = [render_line(sample_rng(0, i), cfg) for i in range(60)]
+    assert {len(s.text) for s in lines} == set(range(1, 7)) and all(s.text.isalpha() for s in lines)
+    assert len({s.images[0].size for s in lines}) == 1  # one page size: a letter's place is fixed by its index
+    with pytest.raises(ValueError, match="min_letters"):
+        LineConfig(min_letters=7, max_chars=6)

@@ -51,8 +51,9 @@ def train(*args, **kwargs) -> subprocess.CompletedProcess:
 
 def test_three_stages_hand_over_under_deepspeed(tmp_path, shards):
     s1, s2, s3 = tmp_path / "s1", tmp_path / "s2", tmp_path / "s3"
-    train(1, s1, shards, "train.max_steps=3", "train.save_every=2", "eval.every=3", f"eval.data=[{shards}/*.tar]",
-          "eval.num_samples=4", "eval.max_new_tokens=6")
+    # The paper's hand-over, OPT -> Qwen (the tiny stage 1 defaults to a small Qwen2: docs/learning.md).
+    train(1, s1, shards, "model=tiny_opt", "train.max_steps=3", "train.save_every=2", "eval.every=3",
+          f"eval.data=[{shards}/*.tar]", "eval.num_samples=4", "eval.max_new_tokens=6")
     assert (s1 / "checkpoints/latest").read_text() == "step00000003"
     assert sorted(p.name for p in (s1 / "checkpoints").glob("step*")) == ["step00000003"]  # keep_last: 1
     assert (s1 / "checkpoints/step00000003/export/model.safetensors").is_file()
@@ -162,8 +163,14 @@ def test_stage_policies(tmp_path):
     trainable = [n for n, p in lora.decoder.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
 
+    blind = load_model_config("tiny_qwen")
+    blind.zero_image_features = True  # the no-image baseline trains the decoder alone
+    model, _ = build_model(blind, InitConfig(), FreezeConfig(), LoraConfig())
+    assert not any(p.requires_grad for m in (model.vision, model.projector) for p in m.parameters())
+    assert all(p.requires_grad for p in model.decoder.parameters())
+
     wrong = load_model_config("tiny_qwen")
-    wrong.vision.width = 64
+    wrong.vision.width = 96
     with pytest.raises(ValueError, match="encoder in .* has config"):
         build_model(wrong, InitConfig(encoder_from=str(tmp_path / "s1")), FreezeConfig(), LoraConfig())
     mismatched = load_model_config("tiny_qwen")

@@ -358,6 +358,8 @@ def load_checkpoint(path: str | Path, layout: str = "got") -> Checkpoint:
 def save_checkpoint(ckpt: Checkpoint, path: str | Path, layout: str = "got") -> None:
     if layout not in WRITERS:
         raise ValueError(f"unknown layout {layout!r}; choose from {LAYOUTS}")
+    if layout != "got" and ckpt.cfg.zero_image_features:
+        raise CheckpointError(f"a no-image baseline (zero_image_features) has no equivalent in the {layout} layout; keep it in the got layout")
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     WRITERS[layout](ckpt, path)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
 
+from got.model import attention  # noqa: F401  (registers the sdpa_varlen attention)
 from got.model.loss import linear_cross_entropy
 from got.model.projector import Projector
 from got.model.vision import VisionConfig, VisionEncoder
@@ -33,8 +34,9 @@ class GOTConfig:
     image_token_id: int = 151859  # <imgpad>
     eos_token_id: int = 151645  # <|im_end|>
     pad_token_id: int = 151643  # <|endoftext|>
-    attn_implementation: str = "sdpa"  # decoder attention: sdpa | eager | flash_attention_2 | ...
+    attn_implementation: str = "sdpa"  # decoder attention: sdpa | sdpa_varlen (packed rows) | eager | flash_attention_2 | ...
     loss_chunk_tokens: int = 1024  # a chunk holds (tokens, vocab) fp32 logits: 0.6 GB at 151,860
+    zero_image_features: bool = False  # the no-image baseline: zeros replace the image features (encoder skipped)
 
     def __post_init__(self) -> None:
         if isinstance(self.vision, dict):
@@ -109,6 +111,8 @@ class GOTModel(nn.Module):
         """uint8 views (V, 3, S, S) -> projected features (V, tokens_per_view, d_model)."""
         if images.dtype != torch.uint8:
             raise TypeError(f"images must be uint8 (V, 3, S, S), normalised on the device; got {images.dtype}")
+        if self.cfg.zero_image_features:
+            return self.projector.linear.weight.new_zeros(len(images), self.cfg.vision.tokens_per_view, self.d_model)
         weight = self.projector.linear.weight
         mean = torch.tensor(CLIP_MEAN, dtype=weight.dtype, device=weight.device).view(1, 3, 1, 1)
         std = torch.tensor(CLIP_STD, dtype=weight.dtype, device=weight.device).view(1, 3, 1, 1)

@@ -23,15 +23,22 @@ class LineConfig:
     words: tuple[int, int] = (1, 3)  # words of prose per line (characters in Chinese: 2-3x as many)
     max_chars: int = 12  # longer phrases are cut at the last word boundary that fits (or hard, without one)
     random_letters_p: float = 0.0  # share of lines that are random lowercase letters instead of prose
+    min_letters: int = 3  # random-letter lines have min_letters..max_chars letters (1: single glyphs too)
     face: str | None = None  # one font file name (e.g. DejaVuSans.ttf); None: any regular face of the language
     font_size: int = 28
     margin: int = 8  # px of page around the text
+    pitch_chars: int = 0  # 0: the page fits the text; N: a fixed page, N average letters wide and one line high,
+    # text at its left, so a letter's place on the page does not depend on the line's length (docs/learning.md)
     text: text.TextConfig = text.TextConfig()
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_letters <= self.max_chars:
+            raise ValueError(f"line: need 1 <= min_letters <= max_chars, got {self.min_letters} and {self.max_chars}")
 
 
 def _line_text(rng: random.Random, lang: str, cfg: LineConfig) -> str:
     if lang == "en" and rng.random() < cfg.random_letters_p:
-        return "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, cfg.max_chars)))
+        return "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(cfg.min_letters, cfg.max_chars)))
     lo, hi = cfg.words if lang == "en" else (2 * cfg.words[0], 3 * cfg.words[1])
     line = text.phrase(rng, lang, lo, hi, cfg.text).strip()
     if len(line) > cfg.max_chars:
@@ -57,6 +64,10 @@ def render_line(rng: random.Random, cfg: LineConfig) -> Sample:
     face = _face(rng, lang, cfg)
     font = fonts.font(face, cfg.font_size)
     left, top, right, bottom = font.getbbox(line)
+    if cfg.pitch_chars:  # the page and the baseline do not move with the text
+        ascent, descent = font.getmetrics()
+        width = max(right, round(font.getlength(string.ascii_lowercase) / 26 * cfg.pitch_chars))
+        left, top, right, bottom = 0, 0, width, ascent + descent
     image = Image.new("RGB", (right - left + 2 * cfg.margin, bottom - top + 2 * cfg.margin), "white")
     ImageDraw.Draw(image).text((cfg.margin - left, cfg.margin - top), line, font=font, fill="black")
     return Sample([image], line, task="ocr", lang=lang, source="render/line", extra={"font": face.name})

@@ -53,6 +53,15 @@ def check_tokenizer(cfg: GOTConfig, tokenizer: GOTTokenizer) -> None:
         raise ValueError(f"tokenizer {tokenizer.source} has {tokenizer.vocab_size} ids; the decoder embeds only {vocab}")
 
 
+def check_init(stage: int, init: InitConfig) -> None:
+    """Stage 3 (fine-tuning runs as stage 3) continues a whole model; without init.model_from it would quietly
+    train a random one (with freeze.vision=false nothing else objects). Checked before any work."""
+    if stage == 3 and not init.model_from:
+        raise ValueError("stage 3 and fine-tuning start from a whole model: set init.model_from=DIR (a got-layout "
+                         "checkpoint from train/convert.py or a run's final/; init.model_layout=official|hf reads "
+                         "those layouts directly)")
+
+
 def build_model(cfg: GOTConfig, init: InitConfig, freeze: FreezeConfig, lora: LoraConfig) -> tuple[GOTModel, GOTTokenizer]:
     """The model a run starts from (before any resume), with its tokenizer and freeze policy applied."""
     if init.model_from:
@@ -70,7 +79,9 @@ def build_model(cfg: GOTConfig, init: InitConfig, freeze: FreezeConfig, lora: Lo
         if init.encoder_from:
             load_encoder(model, init.encoder_from)
     check_tokenizer(model.cfg, tokenizer)
-    model.set_trainable(vision=not freeze.vision, projector=not freeze.projector, decoder=not freeze.decoder)
+    blind = model.cfg.zero_image_features  # the no-image baseline: no gradient reaches the encoder or projector
+    model.set_trainable(vision=not (freeze.vision or blind), projector=not (freeze.projector or blind),
+                        decoder=not freeze.decoder)  # fmt: skip
     if lora.enabled:
         add_lora(model, lora)
     return model, tokenizer

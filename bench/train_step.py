@@ -48,6 +48,7 @@ def samples(n: int, scale: float, cfg, seed: int = 0) -> list[Encoded]:
         answer = tok.decode([rng.randrange(300, tok.num_ranks) for _ in range(answer_len)])
         ids, labels = encode_sample(tok, build_query("format" if kind == "format" else "ocr"), answer, 1,
                                     cfg.vision.tokens_per_view)  # fmt: skip
+        ids = [cfg.image_token_id if t == tok.imgpad_id else t for t in ids]  # the tiny vocabulary's ids, the model's <imgpad>
         view = torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(len(out)))
         out.append(Encoded(ids, labels, [view]))
     return out

@@ -116,7 +116,7 @@ def run(node: DictConfig) -> None:
     try:
         while step < cfg.train.max_steps:
             start, before = time.perf_counter(), loader.stats()
-            loss_sum = torch.zeros((), dtype=torch.float64)
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: no sync
             views = labelled = context = 0
             micro = 0
             while micro < cfg.train.grad_accum:
@@ -128,15 +128,16 @@ def run(node: DictConfig) -> None:
                 engine.backward(loss)
                 engine.step()
                 micro += 1
-                loss_sum += loss.detach().double().cpu()
+                loss_sum += loss.detach().double()
                 views += len(batch["images"])
                 labelled += int((batch["labels"] != -100).sum())
                 if "position_ids" in batch:
                     context += float(batch["position_ids"].double().sum())
             step += 1
             after = loader.stats()
-            local = [loss_sum.item(), views, labelled, context] + [after.get(k, 0) - before.get(k, 0) for k in ("samples", "tokens", "capacity")]
-            totals = torch.tensor(local, dtype=torch.float64, device=device)  # NCCL needs it on the device
+            local = [views, labelled, context] + [after.get(k, 0) - before.get(k, 0) for k in ("samples", "tokens", "capacity")]
+            # NCCL reduces only device tensors; this reduction is the step's one host sync besides the NaN guard
+            totals = torch.cat([loss_sum.reshape(1), torch.tensor(local, dtype=torch.float64, device=device)])
             dist.all_reduce(totals)
             elapsed = time.perf_counter() - start
             loss_total, views, labelled, context, samples, tokens, capacity = totals.tolist()

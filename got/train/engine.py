@@ -50,6 +50,15 @@ def setup_distributed(device: str) -> torch.device:
     return torch.device("cpu")
 
 
+def release_shm_buffer() -> None:
+    """DeepSpeed's CPU allreduce keeps a ~70 MB buffer per rank in /dev/shm, named after the master address and
+    port, and never removes it: every run on a new port (a plain `python` run, a test) would leak one. Each rank
+    unlinks its own at the end; the other ranks' mappings outlive the name."""
+    addr, port, local = (os.environ.get(k, "") for k in ("MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK"))
+    for buffer in Path("/dev/shm").glob(f"deepspeed_allreduce_buffer_*_{addr}_{port}_{local}"):
+        buffer.unlink(missing_ok=True)
+
+
 class NonFiniteGuard:
     """Agrees across ranks whether a micro-batch's loss is usable; counts the ones that are not, and stops the
     run after `limit` in a row (a run that has diverged, rather than one bad batch)."""
@@ -169,5 +178,7 @@ def run(node: DictConfig) -> None:
     finally:
         if logger:
             logger.close()
+        if device.type == "cpu":
+            release_shm_buffer()
     if rank == 0:
         log.info("done: %d steps; final model in %s", step, out / "final")

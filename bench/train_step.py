@@ -109,7 +109,7 @@ def worker(args: argparse.Namespace) -> None:
             step()
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20), file=sys.stderr)
         return
-    stats = measure(step, args.iters, warmup=False)
+    stats = measure(step, args.iters, warmup=args.warmup)
     stats.pop("result")
     print(json.dumps({"variant": args.variant, **stats, "step0_loss": first["loss"], "real_tokens": tokens,
                       "tokens_per_s": tokens / stats["seconds"], "efficiency": efficiency}))  # fmt: skip
@@ -125,6 +125,8 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=1, help="packed rows per micro-batch (ours)")
     p.add_argument("--batch", type=int, default=4, help="samples per padded micro-batch (transformers)")
     p.add_argument("--iters", type=int, default=None)
+    p.add_argument("--warmup", action="store_true", help="one untimed step first: the peak then leaves out the "
+                   "optimizer state both paths allocate on their first step")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--out", default=None)
     p.add_argument("--profile", choices=["hf", "ours_masked", "ours"], help="print the torch-profiler table of one step of a path")
@@ -141,11 +143,11 @@ def main() -> None:
 
     shared = ["--model", args.model, "--samples", str(args.samples), "--length-scale", str(args.length_scale),
               "--max-tokens", str(args.max_tokens), "--rows", str(args.rows), "--batch", str(args.batch),
-              "--iters", str(args.iters), "--threads", str(args.threads)]  # fmt: skip
+              "--iters", str(args.iters), "--threads", str(args.threads)] + ["--warmup"] * args.warmup  # fmt: skip
     rows = {v: run_worker(__file__, ["--variant", v, *shared]) for v in ("hf", "ours_masked", "ours")}
     hf, ours = rows["hf"], rows["ours"]
     report = {
-        "config": {k: getattr(args, k) for k in ("model", "samples", "length_scale", "max_tokens", "rows", "batch", "iters", "threads")},
+        "config": {k: getattr(args, k) for k in ("model", "samples", "length_scale", "max_tokens", "rows", "batch", "iters", "threads", "warmup")},
         **rows,
         "speedup_real_tokens": ours["tokens_per_s"] / hf["tokens_per_s"],
         "memory_ratio": ours["peak_mib"] / hf["peak_mib"],

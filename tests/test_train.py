@@ -87,8 +87,8 @@ def test_sigkill_then_resume_gives_the_same_losses(tmp_path, shards):
     args = ("train.max_steps=6", "train.save_every=2", "train.keep_last=2")
     train(1, tmp_path / "full", shards, *args)
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(command(1, killed, shards, *args), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    cmd = command(1, killed, shards, *args)
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if (killed / "metrics.jsonl").is_file() and max(losses(killed), default=0) >= 3:
@@ -96,6 +96,8 @@ def test_sigkill_then_resume_gives_the_same_losses(tmp_path, shards):
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    for buffer in Path("/dev/shm").glob(f"deepspeed_allreduce_buffer_*_{cmd[cmd.index('--master_port') + 1]}_*"):
+        buffer.unlink()  # a killed run cannot remove its own
     assert max(losses(killed)) < 6, "the run finished before it could be killed"
     # What a crash in the middle of a save leaves behind is ignored, and cleaned away.
     partial = killed / "checkpoints/.tmp-step00000099"

@@ -1,7 +1,13 @@
 """What the bench scripts share: each variant runs in its own subprocess, so its peak resident memory is its own.
 
-A worker resets the kernel's peak counter (VmHWM) just before its timed passes and reports the rise above the
-resident size at that moment: activations, gradients and workspace, not the weights or the interpreter.
+Two memory figures per variant:
+- `peak_mib`: the worker resets the kernel's peak counter (VmHWM) just before its timed passes and reports the
+  rise above the resident size at that moment: activations, gradients and workspace, not the weights or the
+  interpreter. It is what the machine saw, but glibc keeps some freed blocks mapped and the rest depends on how
+  they fragment, so it moves by about ±10% between runs of the same code.
+- `tensor_peak_mib`: one more pass under the torch profiler, which records every tensor allocation and free; the
+  highest total of live tensor bytes above those live when the pass starts. This is what
+  `torch.cuda.max_memory_allocated` reports on a GPU, and it is the same in every run.
 """
 
 import json
@@ -11,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 
 def memory_kib(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -19,8 +27,23 @@ def memory_kib(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
+def tensor_peak_mib(step: Callable[[], object]) -> float:
+    """The most live CPU tensor memory one call of `step` adds (MiB), from the profiler's allocation events."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = prof.profiler.kineto_results.events()
+    cpu = torch.autograd.DeviceType.CPU
+    deltas = sorted((e.start_ns(), e.nbytes()) for e in events if e.name() == "[memory]" and e.device_type() == cpu)
+    live = peak = 0
+    for _, nbytes in deltas:
+        live += nbytes
+        peak = max(peak, live)
+    return peak / 2**20
+
+
 def measure(step: Callable[[], object], iters: int, warmup: bool) -> dict:
-    """Median seconds of `step` over iters, and the peak memory it added (MiB); returns step's last result."""
+    """Median seconds of `step` over iters and the peak memory it added (MiB, both figures of the module
+    docstring; the tensor peak from one more call); returns step's result from the timed calls."""
     if warmup:
         step()
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current resident size
@@ -30,7 +53,9 @@ def measure(step: Callable[[], object], iters: int, warmup: bool) -> dict:
         start = time.perf_counter()
         result = step()
         times.append(time.perf_counter() - start)
-    return {"seconds": sorted(times)[len(times) // 2], "peak_mib": (memory_kib("VmHWM") - base) / 1024, "result": result}
+    rss = (memory_kib("VmHWM") - base) / 1024
+    return {"seconds": sorted(times)[len(times) // 2], "peak_mib": rss, "tensor_peak_mib": tensor_peak_mib(step),
+            "result": result}  # fmt: skip
 
 
 def run_worker(script: str, args: list[str]) -> dict:

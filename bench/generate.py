@@ -8,7 +8,12 @@ tokens. CPU, fp32, one image view per sample, GOT's eval setting no_repeat_ngram
 Models: tiny_qwen as it is, and qwen05b's decoder (Qwen1.5-0.5B shape, 151,860 vocab) behind a one-block
 vision tower that still yields 256 tokens per view (256² input, patch 4), so prompts are as long as GOT's
 (--quick: 64 tokens per view, to keep the prefill short).
-Each time is the best of --reps runs, ours and theirs interleaved, after a warm-up.
+Each time is the best of --reps runs (default 3 tiny, 1 for the minute-long 0.5B runs), ours and theirs
+interleaved, after a warm-up.
+
+Where the time goes, per row: the prefill alone (a run with max_new_tokens=1), the mean decode step after it, and
+the decode step's floor, `matmul_floor_ms`: the decoder's linear layers and the vocabulary head applied once to
+`batch` rows with nothing else around them, the weight reads and arithmetic every decode step pays whoever runs it.
 """
 
 import argparse
@@ -22,6 +27,7 @@ import torch
 
 from got.config import load_model_config
 from got.model.convert import checkpoint_from_model, model_from_checkpoint, save_checkpoint, with_tokenizer
+from got.model.decode import rows_linear
 from got.model.generate import generate
 from got.model.got import CLIP_MEAN, CLIP_STD, GOTModel
 from got.model.vision import VisionConfig
@@ -72,13 +78,30 @@ def theirs(hf, tokenizer, prompts, images, new_tokens: int, ngram: int) -> list[
     return [row[: row.index(tokenizer.im_end_id)] if tokenizer.im_end_id in row else row for row in rows]
 
 
+@torch.inference_mode()
+def matmul_floor(model: GOTModel, batch: int, reps: int = 3) -> float:
+    """Seconds of one pass over the decoder's Linear weights at `batch` rows, each in the orientation the decode
+    step uses (`rows_linear`)."""
+    head = model.lm_head
+    layers = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear) and m is not head]
+    rows = {w: torch.randn(batch, w) for w in {m.in_features for m in layers + [head]}}
+
+    def one_step() -> None:
+        for m in layers:
+            rows_linear(rows[m.in_features], m.weight, m.bias)
+        rows_linear(rows[head.in_features], head.weight)
+
+    one_step()
+    return min(timed(one_step)[0] for _ in range(reps))
+
+
 def timed(fn) -> tuple[float, list[list[int]]]:
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
 
 
-def save(args: argparse.Namespace, reps: int, results: list[dict]) -> None:
+def save(args: argparse.Namespace, reps: dict, results: list[dict]) -> None:
     """Written after every row, so a run cut short keeps what it measured."""
     meta = dict(threads=args.threads, no_repeat_ngram_size=args.ngram, quick=args.quick, reps=reps,
                 cpu_count=os.cpu_count(), load_average=os.getloadavg(), torch=torch.__version__)  # fmt: skip
@@ -91,20 +114,21 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="fewer tokens and runs, no 0.5B batch 32 (< 3 min)")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--ngram", type=int, default=20, help="no_repeat_ngram_size (GOT's eval setting: 20)")
-    p.add_argument("--reps", type=int, default=None)
+    p.add_argument("--reps", type=int, default=None, help="timed runs per row (default: 1 --quick, else 3 tiny, 1 0.5B)")
     p.add_argument("--models", nargs="+", choices=("tiny", "qwen05b-shaped"), default=("tiny", "qwen05b-shaped"))
     p.add_argument("--batches", nargs="+", type=int, default=None, help="only these batch sizes")
     p.add_argument("--out", type=Path, default=Path("bench/results/generate.json"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    reps = args.reps or (1 if args.quick else 3)
+    reps = {name: args.reps or (3 if name == "tiny" and not args.quick else 1) for name in args.models}
     plans = {  # batches, new tokens, vision input size
         "tiny": ((1, 8, 32), 128 if args.quick else 512, None),
         "qwen05b-shaped": ((1, 8), 16, 128) if args.quick else ((1, 8, 32), 128, 256),
     }
     tokenizer = GOTTokenizer.default()
     results = []
-    print(f"{'model':<16}{'batch':>6}{'prompt':>8}{'new':>6}{'ours tok/s':>12}{'hf tok/s':>10}{'speedup':>9}  same")
+    print(f"{'model':<16}{'batch':>6}{'prompt':>8}{'new':>6}{'ours tok/s':>12}{'hf tok/s':>10}{'speedup':>9}"
+          f"{'prefill s ours/hf':>19}{'step ms ours/hf':>17}{'floor ms':>10}  same")  # fmt: skip
     for name, (batches, new_tokens, image_size) in plans.items():
         batches = [b for b in batches if args.batches is None or b in args.batches]
         if name not in args.models or not batches:
@@ -116,18 +140,25 @@ def main() -> None:
             ours(model, prompts, images, 2, args.ngram)  # warm-up: allocator, kernel selection
             theirs(hf, tokenizer, prompts, images, 2, args.ngram)
             t_ours, t_hf = float("inf"), float("inf")
-            for _ in range(reps):  # interleaved, so a burst of load elsewhere hits both
+            for _ in range(reps[name]):  # interleaved, so a burst of load elsewhere hits both
                 t, tokens_ours = timed(lambda: ours(model, prompts, images, new_tokens, args.ngram))
                 t_ours = min(t_ours, t)
                 t, tokens_hf = timed(lambda: theirs(hf, tokenizer, prompts, images, new_tokens, args.ngram))
                 t_hf = min(t_hf, t)
+            prefill_ours = timed(lambda: ours(model, prompts, images, 1, args.ngram))[0]
+            prefill_hf = timed(lambda: theirs(hf, tokenizer, prompts, images, 1, args.ngram))[0]
             n = sum(map(len, tokens_ours))
             row = dict(model=name, batch=batch, prompt_tokens=len(prompts[0]), new_tokens=new_tokens, generated=n,
                        ours_s=t_ours, hf_s=t_hf, ours_tok_s=n / t_ours, hf_tok_s=n / t_hf, speedup=t_hf / t_ours,
-                       same_tokens=tokens_ours == tokens_hf)  # fmt: skip
+                       same_tokens=tokens_ours == tokens_hf, prefill_ours_s=prefill_ours, prefill_hf_s=prefill_hf,
+                       step_ours_ms=1e3 * (t_ours - prefill_ours) / (new_tokens - 1),
+                       step_hf_ms=1e3 * (t_hf - prefill_hf) / (new_tokens - 1),
+                       matmul_floor_ms=1e3 * matmul_floor(model, batch))  # fmt: skip
             results.append(row)
             print(f"{name:<16}{batch:>6}{row['prompt_tokens']:>8}{new_tokens:>6}{row['ours_tok_s']:>12.1f}"
-                  f"{row['hf_tok_s']:>10.1f}{row['speedup']:>8.2f}x  {row['same_tokens']}", flush=True)  # fmt: skip
+                  f"{row['hf_tok_s']:>10.1f}{row['speedup']:>8.2f}x{prefill_ours:>10.2f}/{prefill_hf:<8.2f}"
+                  f"{row['step_ours_ms']:>8.1f}/{row['step_hf_ms']:<8.1f}{row['matmul_floor_ms']:>10.1f}  "
+                  f"{row['same_tokens']}", flush=True)  # fmt: skip
             save(args, reps, results)
     if not all(r["same_tokens"] for r in results):
         raise SystemExit("ours and transformers' generate emitted different tokens")

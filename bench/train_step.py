@@ -4,9 +4,12 @@ padded batches, same weights and same samples, forward + backward + AdamW.
 Samples follow a GOT-like length mix (scene text ~30 answer tokens, lines ~60, pages 500-3000, formatted pages up
 to 6000), scaled by --length-scale for the small CPU runs. Reported: real (non-pad) tokens/s, peak memory,
 packing efficiency, and the step-0 loss of both paths (the token-weighted mean over the step; they must agree).
+Paths: transformers + padding; ours as it was before sdpa_varlen (packed rows under a block mask); ours; ours
+with `decoder_grad_checkpointing` (a memory knob, off by default).
 
     python bench/train_step.py [--quick] [--model tiny_qwen|qwen05b_small_vision] [--out bench/results/train_step.json]
-    python bench/train_step.py --quick --profile ours   # where one step of a path spends its time
+    python bench/train_step.py --quick --profile ours            # where one step of a path spends its time
+    python bench/train_step.py --quick --profile ours --memory   # what it allocates, and what is live at its peak
 """
 
 import argparse
@@ -61,12 +64,23 @@ def hf_model(ours: GOTModel) -> GotOcr2ForConditionalGeneration:
         return GotOcr2ForConditionalGeneration.from_pretrained(tmp)
 
 
+def memory_at_peak(prof: torch.profiler.profile) -> dict:
+    """MiB per category (the profiler's own: parameter, gradient, activation, temporary, ...) at the step's peak."""
+    from torch.profiler._memory_profiler import _CATEGORY_TO_INDEX, MemoryProfileTimeline
+
+    _, sizes = MemoryProfileTimeline(prof._memory_profile())._coalesce_timeline("cpu")
+    peak = max(sizes, key=lambda row: sum(row[1:]))
+    names = {i + 1: (c.name.lower() if c is not None else "unknown") for c, i in _CATEGORY_TO_INDEX.items()}
+    return {"total": sum(peak[1:]) / 2**20, **{names[i]: peak[i] / 2**20 for i in names}}
+
+
 def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     cfg = model_config(args.model)
     torch.manual_seed(0)
     if args.variant == "ours_masked":  # ours before sdpa_varlen: one SDPA per packed row under a block mask
         cfg.attn_implementation = "sdpa"
+    cfg.decoder_grad_checkpointing = args.variant == "ours_ckpt"  # the memory knob, not our default
     model = GOTModel(cfg).train()
     data = samples(args.samples, args.length_scale, cfg)
     tokens = sum(s.length for s in data)
@@ -105,9 +119,14 @@ def worker(args: argparse.Namespace) -> None:
         return total / count
 
     if args.profile:
-        with torch.profiler.profile() as prof:
+        if args.warmup:
             step()
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20), file=sys.stderr)
+        with torch.profiler.profile(profile_memory=args.memory, record_shapes=args.memory, with_stack=args.memory) as prof:
+            step()
+        sort = "self_cpu_memory_usage" if args.memory else "self_cpu_time_total"
+        print(prof.key_averages().table(sort_by=sort, row_limit=20), file=sys.stderr)
+        if args.memory:
+            print(json.dumps(memory_at_peak(prof), indent=1), file=sys.stderr)
         return
     stats = measure(step, args.iters, warmup=args.warmup)
     stats.pop("result")
@@ -129,7 +148,8 @@ def main() -> None:
                    "optimizer state both paths allocate on their first step")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--out", default=None)
-    p.add_argument("--profile", choices=["hf", "ours_masked", "ours"], help="print the torch-profiler table of one step of a path")
+    p.add_argument("--profile", choices=["hf", "ours_masked", "ours", "ours_ckpt"], help="print the torch-profiler table of one step of a path")
+    p.add_argument("--memory", action="store_true", help="with --profile: allocations by op, and by category at the peak")
     p.add_argument("--variant", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.length_scale is None:
@@ -144,22 +164,25 @@ def main() -> None:
     shared = ["--model", args.model, "--samples", str(args.samples), "--length-scale", str(args.length_scale),
               "--max-tokens", str(args.max_tokens), "--rows", str(args.rows), "--batch", str(args.batch),
               "--iters", str(args.iters), "--threads", str(args.threads)] + ["--warmup"] * args.warmup  # fmt: skip
-    rows = {v: run_worker(__file__, ["--variant", v, *shared]) for v in ("hf", "ours_masked", "ours")}
+    rows = {v: run_worker(__file__, ["--variant", v, *shared]) for v in ("hf", "ours_masked", "ours", "ours_ckpt")}
     hf, ours = rows["hf"], rows["ours"]
     report = {
         "config": {k: getattr(args, k) for k in ("model", "samples", "length_scale", "max_tokens", "rows", "batch", "iters", "threads", "warmup")},
         **rows,
         "speedup_real_tokens": ours["tokens_per_s"] / hf["tokens_per_s"],
         "memory_ratio": ours["peak_mib"] / hf["peak_mib"],
+        "tensor_memory_ratio": ours["tensor_peak_mib"] / hf["tensor_peak_mib"],
         "step0_loss_rel_diff": abs(ours["step0_loss"] - hf["step0_loss"]) / hf["step0_loss"],
     }  # fmt: skip
-    print(f"{'path':<28}{'real tok/s':>12}{'peak MiB':>10}{'efficiency':>12}{'step-0 loss':>13}")
-    labels = (("hf", "transformers + padding"), ("ours_masked", "ours, packed, block mask"), ("ours", "ours, packed, varlen"))
+    print(f"{'path':<28}{'real tok/s':>12}{'peak MiB':>10}{'tensors MiB':>13}{'efficiency':>12}{'step-0 loss':>13}")
+    labels = (("hf", "transformers + padding"), ("ours_masked", "ours, packed, block mask"), ("ours", "ours, packed, varlen"),
+              ("ours_ckpt", "ours + decoder ckpt"))
     for name, label in labels:
         r = rows[name]
-        print(f"{label:<28}{r['tokens_per_s']:>12.1f}{r['peak_mib']:>10.0f}{r['efficiency']:>12.3f}{r['step0_loss']:>13.6f}")
-    print(f"ours/transformers: {report['speedup_real_tokens']:.2f}x real tokens/s, {report['memory_ratio']:.2f}x peak "
-          f"memory; step-0 losses differ by {report['step0_loss_rel_diff']:.1e} (relative)")
+        print(f"{label:<28}{r['tokens_per_s']:>12.1f}{r['peak_mib']:>10.0f}{r['tensor_peak_mib']:>13.0f}"
+              f"{r['efficiency']:>12.3f}{r['step0_loss']:>13.6f}")  # fmt: skip
+    print(f"ours/transformers: {report['speedup_real_tokens']:.2f}x real tokens/s, peak memory "
+          f"{report['memory_ratio']:.2f}x resident, {report['tensor_memory_ratio']:.2f}x tensors; step-0 losses differ by {report['step0_loss_rel_diff']:.1e} (relative)")
     write_report(report, args.out or f"bench/results/train_step_{args.model}.json")
 
 

@@ -8,6 +8,8 @@ anything else (a padding mask, a KV cache, one sample per row) goes to transform
 are those of `sdpa` everywhere. Select it with the model config's `attn_implementation: sdpa_varlen`.
 """
 
+import weakref
+
 import torch
 import torch.nn.functional as F
 from transformers import AttentionInterface
@@ -25,6 +27,23 @@ def sample_bounds(position_ids: torch.Tensor) -> list[list[int]]:
     return [row.nonzero().flatten().tolist() + [length] for row in starts]
 
 
+_last_bounds: tuple = (lambda: None, -1, [])  # (weakref to position_ids, its version, its bounds)
+
+
+def forward_bounds(position_ids: torch.Tensor, batch: int) -> list[list[int]]:
+    """sample_bounds once per forward: every layer gets the same position_ids tensor, and finding the bounds costs
+    a host sync (a GPU stall per layer otherwise). Keyed on the tensor's identity and in-place version; inference
+    tensors keep no version, so they (a generation prefill) are looked at in every layer."""
+    global _last_bounds
+    if position_ids.is_inference():
+        return sample_bounds(position_ids.expand(batch, -1))
+    ref, version, bounds = _last_bounds
+    if ref() is not position_ids or version != position_ids._version or len(bounds) != batch:
+        bounds = sample_bounds(position_ids.expand(batch, -1))
+        _last_bounds = (weakref.ref(position_ids), position_ids._version, bounds)
+    return bounds
+
+
 def sdpa_varlen_attention(
     module: torch.nn.Module,
     query: torch.Tensor,
@@ -38,7 +57,7 @@ def sdpa_varlen_attention(
     """query (B, H, L, D), key/value (B, H_kv, L, D) -> ((B, L, H, D), None), as transformers' attention functions."""
     position_ids = kwargs.get("position_ids")
     packed = attention_mask is None and position_ids is not None and query.shape[2] == key.shape[2] > 1
-    bounds = sample_bounds(position_ids.expand(query.shape[0], -1)) if packed else []
+    bounds = forward_bounds(position_ids, query.shape[0]) if packed else []
     if not packed or all(len(b) == 2 for b in bounds):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     gqa = query.shape[1] != key.shape[1]

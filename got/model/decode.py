@@ -4,7 +4,9 @@ transformers' decoder step is a tree of modules, decorators, mask builders and o
 the tiny config that Python costs more than the arithmetic. `FusedDecodeStep` reads the decoder's weights and runs
 the same arithmetic in a flat loop: q/k/v in one matmul (weights concatenated once per `generate` call), RoPE from
 a table built once (the same float ops as transformers' rotary embedding, so the same values), SDPA against the
-preallocated KV buffers of `GrowingLayer`, RMSNorm and the gated MLP written as transformers writes them.
+preallocated KV buffers of `GrowingLayer`, RMSNorm and the gated MLP written as transformers writes them. Its
+matmuls go through `rows_linear`, in the orientation that reads the weights fastest; that changes the sums only
+by float reassociation.
 The prefill still runs through transformers (one call), and fills the same buffers.
 
 Only plain configurations are taken (`fused_step` returns None otherwise, and generate keeps the transformers
@@ -41,6 +43,27 @@ class LayerWeights(NamedTuple):
     up: tuple[torch.Tensor, torch.Tensor | None]
     down: tuple[torch.Tensor, torch.Tensor | None]
     act: object
+
+
+# MKL (CPU) reads a large weight faster as weight @ x.T than as x @ weight.T once a step has 8 rows or more; with
+# 2-4 rows it picks a slower kernel in that orientation. Measured per decode step of the 0.5B decoder: 1.24x faster
+# at 8 rows, 1.15x at 32, 1.6x slower at 2; small weights (the tiny configs) gain nothing and pay the extra copy.
+WEIGHT_MAJOR_MIN_ROWS = 8
+WEIGHT_MAJOR_MIN_NUMEL = 1 << 20
+
+
+def rows_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x @ weight.T + bias for the few rows x (B, in) of a decode step, which is bound by reading the weights.
+
+    On CPU, with at least WEIGHT_MAJOR_MIN_ROWS rows and a large weight, it runs as weight @ x.T (MKL then streams
+    the weight's rows) and transposes the small result back; the sums are the same up to float reassociation, as
+    between batch sizes.
+    """
+    small = x.shape[0] < WEIGHT_MAJOR_MIN_ROWS or weight.numel() < WEIGHT_MAJOR_MIN_NUMEL
+    if x.device.type != "cpu" or small:
+        return F.linear(x, weight, bias)
+    out = weight @ x.T if bias is None else torch.addmm(bias[:, None], weight, x.T)
+    return out.T.contiguous()
 
 
 def _wb(linear) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -96,12 +119,12 @@ class FusedDecodeStep:
         cos, sin = self.cos[position][:, None], self.sin[position][:, None]  # (B, 1, D)
         hidden = F.embedding(token, self.embed)
         for w, layer in zip(self.layers, self.cache):
-            qkv = F.linear(self.rms_norm(hidden, w.norm1), *w.qkv)
-            qk = qkv[:, : (heads + kv_heads) * dim].view(batch, heads + kv_heads, dim)
+            qkv = rows_linear(self.rms_norm(hidden, w.norm1), *w.qkv)
+            qk = qkv[:, : (heads + kv_heads) * dim].reshape(batch, heads + kv_heads, dim)
             rotated = torch.cat((-qk[..., dim // 2 :], qk[..., : dim // 2]), dim=-1)
             qk = qk * cos + rotated * sin
             layer.key_buffer[:, :, slot] = qk[:, heads:]
-            layer.value_buffer[:, :, slot] = qkv[:, (heads + kv_heads) * dim :].view(batch, kv_heads, dim)
+            layer.value_buffer[:, :, slot] = qkv[:, (heads + kv_heads) * dim :].reshape(batch, kv_heads, dim)
             keys, values = layer.key_buffer[:, :, : slot + 1], layer.value_buffer[:, :, : slot + 1]
             q = qk[:, :heads, None]  # (B, H, 1, D)
             extra = {}
@@ -111,7 +134,7 @@ class FusedDecodeStep:
                 else:
                     q = q.reshape(batch, kv_heads, rep, dim)
             out = F.scaled_dot_product_attention(q, keys, values, attn_mask=pad_mask, scale=self.scaling, **extra)
-            hidden = hidden + F.linear(out.reshape(batch, heads * dim), *w.o)
+            hidden = hidden + rows_linear(out.reshape(batch, heads * dim), *w.o)
             x = self.rms_norm(hidden, w.norm2)
-            hidden = hidden + F.linear(w.act(F.linear(x, *w.gate)) * F.linear(x, *w.up), *w.down)
+            hidden = hidden + rows_linear(w.act(rows_linear(x, *w.gate)) * rows_linear(x, *w.up), *w.down)
         return self.rms_norm(hidden, self.norm)

@@ -12,13 +12,14 @@ Speed (bench/generate.py measures it against transformers' generate):
 - Qwen2/Llama decoders take their decode steps through `got.model.decode.FusedDecodeStep` (transformers' modules
   cost more Python than arithmetic at small widths; same hidden states), other decoders (OPT) through
   transformers; the prompt always goes through transformers;
-- the CPU logits are computed as weight @ hidden.T (`project`), MKL's faster orientation for a few rows.
+- on CPU, from 8 rows, the decode step's large matmuls, the head's included, run as weight @ hidden.T
+  (`rows_linear`), the orientation in which MKL reads the weights fastest: a decode step is bound by those reads.
 """
 
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
-from got.model.decode import fused_step
+from got.model.decode import fused_step, rows_linear
 from got.model.got import GOTModel
 
 SYNC_EVERY = 8  # a finished row keeps emitting pad until the next check: at most SYNC_EVERY - 1 wasted steps
@@ -59,17 +60,12 @@ def ban_repeats(logits: torch.Tensor, history: torch.Tensor, real: torch.Tensor,
 
 
 def project(lm_head: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
-    """Logits (B, vocab) of the last hidden states.
-
-    On CPU, a plain Linear head runs as weight @ hidden.T: with few rows against a large vocabulary MKL runs that
-    orientation ~1.7x faster than hidden @ weight.T (151,860 × 1024, 8 rows, one thread: 117 ms against 215 ms).
-    The sums are the same up to float reassociation, as between batch sizes. A head with hooks, or any other
-    head, is called as a module.
-    """
+    """Logits (B, vocab) of the last hidden states: a plain Linear head through `rows_linear` (the orientation
+    that reads its weight fastest), any other head, or one with hooks, called as a module."""
     plain = type(lm_head) is torch.nn.Linear and lm_head.bias is None
-    if not plain or hidden.device.type != "cpu" or lm_head._forward_hooks or lm_head._forward_pre_hooks:
+    if not plain or lm_head._forward_hooks or lm_head._forward_pre_hooks:
         return lm_head(hidden)
-    return (lm_head.weight @ hidden.T).T
+    return rows_linear(hidden, lm_head.weight)
 
 
 @torch.inference_mode()

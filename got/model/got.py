@@ -36,6 +36,7 @@ class GOTConfig:
     pad_token_id: int = 151643  # <|endoftext|>
     attn_implementation: str = "sdpa"  # decoder attention: sdpa | sdpa_varlen (packed rows) | eager | flash_attention_2 | ...
     loss_chunk_tokens: int = 1024  # a chunk holds (tokens, vocab) fp32 logits: 0.6 GB at 151,860
+    decoder_grad_checkpointing: bool = False  # recompute each decoder layer in backward: less memory, ~1/3 more compute
     zero_image_features: bool = False  # the no-image baseline: zeros replace the image features (encoder skipped)
 
     def __post_init__(self) -> None:
@@ -72,6 +73,8 @@ class GOTModel(nn.Module):
             decoder = AutoModelForCausalLM.from_config(
                 cfg.decoder_config(), attn_implementation=cfg.attn_implementation
             )
+        if cfg.decoder_grad_checkpointing:  # non-reentrant: correct with frozen inputs (LoRA, frozen embeddings)
+            decoder.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         self.decoder = decoder
         self.projector = Projector(cfg.vision.out_channels, cfg.projector_channels, self.d_model)
 

@@ -25,12 +25,16 @@ class _ChunkedLinearCE(torch.autograd.Function):
         for start in range(0, hidden.shape[0], chunk):
             h, t = hidden[start : start + chunk], targets[start : start + chunk]
             logits = (h @ weight.T).float()
-            lse = torch.logsumexp(logits, dim=-1)
-            total += (lse - logits.gather(1, t[:, None]).squeeze(1)).sum()
+            target_logit = logits.gather(1, t[:, None]).squeeze(1)
+            # logsumexp worked in the logits buffer (torch.logsumexp would allocate a second (chunk, vocab) block)
+            peak = logits.amax(-1, keepdim=True)
+            exp = logits.sub_(peak).exp_()
+            norm = exp.sum(-1, keepdim=True)
+            total += (peak + norm.log()).squeeze(1).sub_(target_logit).sum()
             if need_h or need_w:
-                # d(sum CE)/d(logits) = softmax - onehot, computed in the logits buffer; every product below
-                # writes into a preallocated buffer, so a chunk costs one (chunk, vocab) fp32 block of memory.
-                grad_logits = logits.sub_(lse[:, None]).exp_()
+                # d(sum CE)/d(logits) = softmax - onehot, also in the logits buffer; every product below writes
+                # into a preallocated buffer, so a chunk costs one (chunk, vocab) fp32 block of memory.
+                grad_logits = exp.div_(norm)
                 grad_logits[torch.arange(len(t), device=t.device), t] -= 1
                 if need_h:
                     torch.mm(grad_logits.to(weight.dtype), weight, out=grad_h[start : start + chunk])

@@ -16,7 +16,7 @@ from got.tokenizer import GOTTokenizer
 from got.train.lora import LoraConfig, add_lora
 
 # Knobs of a run, not of the weights: a loaded model keeps its architecture but takes these from the run.
-RUNTIME_FIELDS = ("attn_implementation", "loss_chunk_tokens")
+RUNTIME_FIELDS = ("attn_implementation", "loss_chunk_tokens", "decoder_grad_checkpointing")
 
 
 @dataclass

@@ -152,6 +152,8 @@ def main() -> None:
     p.add_argument("--memory", action="store_true", help="with --profile: allocations by op, and by category at the peak")
     p.add_argument("--variant", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.memory and not args.profile:
+        p.error("--memory profiles one step: give it with --profile PATH")
     if args.length_scale is None:
         args.length_scale = 1.0 if args.model == "tiny_qwen" else 0.1
     if args.quick:

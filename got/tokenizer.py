@@ -25,6 +25,11 @@ SPECIAL_TOKENS: tuple[str, ...] = (
 DEFAULT_VOCAB = Path(__file__).parent / "assets" / "got-tiny.tiktoken"
 
 
+def special_token_ids(num_ranks: int) -> dict[str, int]:
+    """The special tokens' ids for a vocabulary of num_ranks ordinary tokens: they follow the ranks in order."""
+    return {tok: num_ranks + i for i, tok in enumerate(SPECIAL_TOKENS)}
+
+
 def load_ranks(path: str | Path) -> dict[bytes, int]:
     """Read a `.tiktoken` file (`base64(token) rank` per line, ranks 0..N-1)."""
     # Not tiktoken.load.load_tiktoken_bpe: it caches local files by path in $TMPDIR/data-gym-cache and keeps
@@ -75,7 +80,7 @@ class GOTTokenizer:
 
     @classmethod
     def from_ranks(cls, ranks: dict[bytes, int], name: str, source: Path | None = None) -> GOTTokenizer:
-        specials = {tok: len(ranks) + i for i, tok in enumerate(SPECIAL_TOKENS)}
+        specials = special_token_ids(len(ranks))
         enc = tiktoken.Encoding(name, pat_str=QWEN_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
         return cls(enc, ranks, specials, source)
 

@@ -133,23 +133,53 @@ def write_pdf(path: Path, paragraphs: Sequence[str] = (FIRST, SECOND), page_two:
     return path
 
 
+# DESIGN §2: transformers' in-memory GotOcr2 prefixes -> the official GOT ones. In the release, net_2 and net_3 are
+# members of the vision tower. tests/test_official_conformance.py checks the result against the names the official
+# code itself has (../shared/official_tiny).
+OFFICIAL_PREFIXES = [
+    ("model.vision_tower.", "model.vision_tower_high."),
+    ("model.multi_modal_projector.conv_upsampler1.", "model.vision_tower_high.net_2."),
+    ("model.multi_modal_projector.conv_upsampler2.", "model.vision_tower_high.net_3."),
+    ("model.multi_modal_projector.multimodal_projector.", "model.mm_projector_vary."),
+    ("model.language_model.", "model."),
+]
+OFFICIAL_VISION_PARTS = [
+    ("patch_embed.projection.", "patch_embed.proj."), ("neck.conv1.", "neck.0."), ("neck.layer_norm1.", "neck.1."),
+    ("neck.conv2.", "neck.2."), ("neck.layer_norm2.", "neck.3."), (".layers.", ".blocks."),
+    (".layer_norm1.", ".norm1."), (".layer_norm2.", ".norm2."),
+]  # fmt: skip
+# The Qwen2Config fields of the official config.json (transformers 4.37, as in ../shared/official_tiny/config.json).
+OFFICIAL_QWEN2_FIELDS = (
+    "attention_dropout", "bos_token_id", "eos_token_id", "hidden_act", "hidden_size", "initializer_range",
+    "intermediate_size", "max_position_embeddings", "max_window_layers", "num_attention_heads", "num_hidden_layers",
+    "num_key_value_heads", "rms_norm_eps", "sliding_window", "tie_word_embeddings", "use_cache",
+    "use_sliding_window", "vocab_size",
+)  # fmt: skip
+
+
 def official_name(hf_key: str) -> str:
     """HF in-memory key -> official GOT key, straight from the DESIGN §2 table."""
-    k = hf_key
-    for hf, official in [
-        ("model.vision_tower.", "model.vision_tower_high."),
-        ("patch_embed.projection.", "patch_embed.proj."),
-        ("neck.conv1.", "neck.0."), ("neck.layer_norm1.", "neck.1."),
-        ("neck.conv2.", "neck.2."), ("neck.layer_norm2.", "neck.3."),
-        ("model.multi_modal_projector.conv_upsampler1.", "model.net_2."),
-        ("model.multi_modal_projector.conv_upsampler2.", "model.net_3."),
-        ("model.multi_modal_projector.multimodal_projector.", "model.mm_projector_vary."),
-        ("model.language_model.", "model."),
-    ]:  # fmt: skip
-        k = k.replace(hf, official)
-    if k.startswith("model.vision_tower_high."):
-        k = k.replace(".layers.", ".blocks.").replace(".layer_norm1.", ".norm1.").replace(".layer_norm2.", ".norm2.")
-    return k
+    for hf, official in OFFICIAL_PREFIXES:
+        if hf_key.startswith(hf):
+            hf_key = official + hf_key[len(hf) :]
+            break
+    if hf_key.startswith("model.vision_tower_high."):
+        for hf, official in OFFICIAL_VISION_PARTS:
+            hf_key = hf_key.replace(hf, official)
+    return hf_key
+
+
+def official_config(text_config, tokenizer, image_token_len: int) -> dict:
+    """An official config.json (transformers-4.37 Qwen2 fields plus GOT's) for a transformers Qwen2 text config."""
+    config = {k: getattr(text_config, k) for k in OFFICIAL_QWEN2_FIELDS if getattr(text_config, k) is not None}
+    # transformers 5 drops sliding_window when sliding is off; Qwen1.5's configs hold max_position_embeddings there.
+    config.setdefault("sliding_window", text_config.max_position_embeddings)
+    config.update(rope_theta=text_config.rope_parameters["rope_theta"], architectures=["GOTQwenForCausalLM"],
+                  model_type="GOT", im_patch_token=tokenizer.imgpad_id, im_start_token=tokenizer.img_start_id,
+                  im_end_token=tokenizer.img_end_id, image_token_len=image_token_len, use_im_start_end=True,
+                  vision_select_layer=-1, freeze_vision_tower=False, torch_dtype="float32",
+                  transformers_version="4.37.2")  # fmt: skip
+    return config
 
 
 def referee_vision():
@@ -163,7 +193,7 @@ def referee_vision():
 
 def tiny_referee():
     """A random transformers GotOcr2ForConditionalGeneration at the tiny_qwen shape (encoder: referee_vision()),
-    every weight non-trivial."""
+    every weight non-trivial, RoPE θ 1e6 as in the release (a reader that drops θ gets other logits)."""
     import torch
     from transformers import GotOcr2Config, GotOcr2ForConditionalGeneration
 
@@ -175,7 +205,8 @@ def tiny_referee():
         vision_config=dict(hidden_size=v.width, output_channels=v.out_channels, num_hidden_layers=v.depth,
                            num_attention_heads=v.heads, image_size=v.image_size, patch_size=v.patch_size,
                            window_size=v.window_size, global_attn_indexes=list(v.global_layers), mlp_dim=v.mlp_dim),
-        text_config=dict(cfg.decoder), image_token_index=cfg.image_token_id, image_seq_length=v.tokens_per_view,
+        text_config=dict(cfg.decoder, rope_theta=1e6), image_token_index=cfg.image_token_id,
+        image_seq_length=v.tokens_per_view,
     )  # fmt: skip
     torch.manual_seed(0)
     model = GotOcr2ForConditionalGeneration(hf_cfg).eval()
@@ -195,9 +226,7 @@ def write_official(referee, tokenizer, path: Path) -> None:
     state = {official_name(k): v.contiguous().clone() for k, v in referee.state_dict().items()}
     state["lm_head.weight"] = state["model.embed_tokens.weight"].clone()  # the release stores the copy
     save_file(state, str(path / "model.safetensors"))
-    config = dict(referee.config.text_config.to_dict(), architectures=["GOTQwenForCausalLM"], model_type="GOT",
-                  im_patch_token=tokenizer.imgpad_id, im_start_token=tokenizer.img_start_id,
-                  im_end_token=tokenizer.img_end_id, image_token_len=16, use_im_start_end=True)  # fmt: skip
+    config = official_config(referee.config.text_config, tokenizer, referee.config.image_seq_length)
     (path / "config.json").write_text(json.dumps(config))
     (path / "qwen.tiktoken").write_bytes(tokenizer.source.read_bytes())
 

@@ -95,6 +95,59 @@ def test_official_checkpoint_imports_with_identical_logits(tmp_path, referee, to
         assert_same_logits(ours(ids, images), referee(input_ids=ids, pixel_values=pixels).logits)
 
 
+def test_official_to_hf_loads_in_transformers_with_rope_theta_and_logits(tmp_path, referee, tokenizer):
+    """P == d_model here, so the hf layout can hold it: transformers' own model, loaded from our export, gives the
+    logits of the model the official-layout weights came from, with the release's RoPE θ 1e6."""
+    write_official(referee, tokenizer, tmp_path / "official")
+    result = run_convert("--from", "official", "--to", "hf", tmp_path / "official", tmp_path / "hf")
+    assert result.returncode == 0, result.stderr
+    hf, info = GotOcr2ForConditionalGeneration.from_pretrained(tmp_path / "hf", output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+    assert hf.config.text_config.rope_parameters["rope_theta"] == 1e6
+    ids, _, pixels = inputs(load_checkpoint(tmp_path / "hf").cfg, views=2, seed=3)
+    with torch.no_grad():
+        assert_same_logits(hf.eval()(input_ids=ids, pixel_values=pixels).logits, referee(input_ids=ids, pixel_values=pixels).logits)
+
+
+def release_config(referee) -> dict:
+    """config.json as the HF-native release (stepfun-ai/GOT-OCR-2.0-hf, transformers 4.49) writes it: a sparse
+    text_config with rope_theta at its top level, `torch_dtype`, the tie flag left to GotOcr2's default."""
+    text, v = referee.config.text_config, referee.config.vision_config
+    return {
+        "architectures": ["GotOcr2ForConditionalGeneration"], "image_seq_length": referee.config.image_seq_length,
+        "image_token_index": referee.config.image_token_index, "model_type": "got_ocr2", "pad_token_id": -1,
+        "text_config": {"hidden_size": text.hidden_size, "intermediate_size": text.intermediate_size,
+                        "max_position_embeddings": text.max_position_embeddings, "max_window_layers": 21,
+                        "model_type": "qwen2", "num_attention_heads": text.num_attention_heads,
+                        "num_hidden_layers": text.num_hidden_layers, "num_key_value_heads": text.num_key_value_heads,
+                        "rope_theta": 1000000.0, "torch_dtype": "float32", "use_sliding_window": False,
+                        "vocab_size": text.vocab_size},
+        "torch_dtype": "float32", "transformers_version": "4.49.0.dev0",
+        "vision_config": {"global_attn_indexes": list(v.global_attn_indexes), "hidden_size": v.hidden_size,
+                          "image_size": v.image_size, "mlp_dim": v.mlp_dim, "num_attention_heads": v.num_attention_heads,
+                          "num_hidden_layers": v.num_hidden_layers, "output_channels": v.output_channels,
+                          "patch_size": v.patch_size, "window_size": v.window_size, "model_type": ""},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("layout", ["release", "in_memory_names"])
+def test_hf_native_layouts_read_with_the_referees_logits(tmp_path, referee, tokenizer, layout):
+    """The HF-native release's on-disk layout (4.49 config, rope_theta in text_config), and weights saved under
+    transformers 5's in-memory names (model.language_model.*, lm_head.*) with rope_parameters."""
+    referee.save_pretrained(tmp_path)
+    tokenizer.export_hf(tmp_path)
+    if layout == "release":
+        (tmp_path / "config.json").write_text(json.dumps(release_config(referee)))
+    else:
+        state = {k: v.contiguous().clone() for k, v in referee.state_dict().items() if k != "lm_head.weight"}
+        save_file(state, str(tmp_path / "model.safetensors"))
+    ckpt = load_checkpoint(tmp_path)
+    assert ckpt.cfg.decoder_config().rope_parameters["rope_theta"] == 1e6 and ckpt.cfg.decoder_config().tie_word_embeddings
+    ids, images, pixels = inputs(ckpt.cfg, views=2, seed=2)
+    with torch.no_grad():
+        assert_same_logits(model_from_checkpoint(ckpt).eval()(ids, images), referee(input_ids=ids, pixel_values=pixels).logits)
+
+
 @pytest.mark.parametrize("layout", ["official", "hf"])
 def test_round_trip_through_got_is_lossless(tmp_path, referee, tokenizer, layout):
     if layout == "official":

@@ -19,16 +19,18 @@ from safetensors.torch import load_file, save_file
 
 from got.model.got import GOTConfig, GOTModel
 from got.model.vision import VisionConfig
-from got.tokenizer import GOTTokenizer
+from got.tokenizer import SPECIAL_TOKENS, GOTTokenizer, special_token_ids
 
 LAYOUTS = ("got", "official", "hf")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
-# (got pattern, other pattern); the first match wins, in either direction.
+# (got pattern, other pattern); the first match wins, in either direction. In the release, net_2 and net_3 (our
+# projector convs) are members of the vision tower (`model.vision_tower_high.net_2.weight`), so their rules come
+# before the tower's own.
 OFFICIAL_NAMES = [
+    ("projector.conv1.{rest}", "model.vision_tower_high.net_2.{rest}"),
+    ("projector.conv2.{rest}", "model.vision_tower_high.net_3.{rest}"),
     ("vision.{rest}", "model.vision_tower_high.{rest}"),
-    ("projector.conv1.{rest}", "model.net_2.{rest}"),
-    ("projector.conv2.{rest}", "model.net_3.{rest}"),
     ("projector.linear.{rest}", "model.mm_projector_vary.{rest}"),
     ("decoder.model.{rest}", "model.{rest}"),
     ("decoder.lm_head.{rest}", "lm_head.{rest}"),
@@ -55,14 +57,25 @@ HF_NEW_PREFIXES = [
     ("model.vision_tower.", "vision_tower."),
     ("model.multi_modal_projector.", "multi_modal_projector."),
 ]
-# Keys GOT's config.json adds to the Qwen2 config it is built on.
-OFFICIAL_EXTRA = {
-    "architectures": ["GOTQwenForCausalLM"],
-    "model_type": "GOT",
-    "use_im_start_end": True,
-    "vision_select_layer": -1,
-    "freeze_vision_tower": False,
-}
+# The official config.json is a transformers-4.37 Qwen2Config plus GOT's keys. Every key it may hold is listed
+# below; any other is an error that names it (a dropped `rope_theta` once left RoPE at θ 10,000 instead of 1e6).
+OFFICIAL_DECODER_KEYS = (
+    "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+    "num_key_value_heads", "hidden_act", "max_position_embeddings", "initializer_range", "rms_norm_eps",
+    "use_cache", "tie_word_embeddings", "use_sliding_window", "sliding_window", "max_window_layers",
+    "attention_dropout", "bos_token_id", "eos_token_id", "pad_token_id",
+)  # fmt: skip
+# Copied to and from the decoder config as they are; `rope_theta` moves into transformers 5's `rope_parameters`.
+OFFICIAL_GOT_KEYS = (
+    "model_type", "im_patch_token", "im_start_token", "im_end_token", "image_token_len", "use_im_start_end",
+    "vision_select_layer", "freeze_vision_tower",
+)  # fmt: skip
+# Keys that describe the file, not the model: the weights carry their dtype, and auto_map names remote code that
+# this project never runs.
+OFFICIAL_METADATA_KEYS = ("architectures", "auto_map", "_name_or_path", "transformers_version", "torch_dtype")
+OFFICIAL_TRANSFORMERS = "4.37.2"  # the version the official code pins: the config written is in its format
+# transformers' GotOcr2 vision settings that our encoder implements only one way.
+HF_VISION_FIXED = {"num_channels": 3, "hidden_act": "gelu", "qkv_bias": True, "use_abs_pos": True, "use_rel_pos": True}
 
 
 class CheckpointError(ValueError):
@@ -137,7 +150,13 @@ def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
 def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"missing {path.name} in {path.parent}")
-    return json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} holds a JSON {type(meta).__name__}, not an object")
+    return meta
 
 
 def _tied(cfg: GOTConfig) -> bool:
@@ -219,63 +238,165 @@ def _find_tokenizer(path: Path) -> GOTTokenizer | None:
     return GOTTokenizer.from_dir(path) if any(path.glob("*.tiktoken")) else None
 
 
+def _ids_for_imgpad(image_token_id: int) -> dict[str, int]:
+    """Every special token's id in a GOT vocabulary whose <imgpad> is image_token_id (they follow in a fixed order)."""
+    return special_token_ids(image_token_id - SPECIAL_TOKENS.index("<imgpad>"))
+
+
+# --- the official config ------------------------------------------------------------------------------
+
+
+def decoder_from_official(meta: dict) -> dict:
+    """The decoder config (transformers 5 names) that an official config.json describes; unknown keys are an error."""
+    known = {*OFFICIAL_DECODER_KEYS, "rope_theta", *OFFICIAL_GOT_KEYS, *OFFICIAL_METADATA_KEYS}
+    unknown = sorted(set(meta) - known)
+    if unknown:
+        raise CheckpointError(f"config.json has keys the official GOT layout does not define: {unknown}; "
+                              "refusing to guess what they mean (see docs/interop.md#configs)")  # fmt: skip
+    decoder = {"model_type": "qwen2", **{k: meta[k] for k in OFFICIAL_DECODER_KEYS if k in meta}}
+    if "rope_theta" in meta:
+        decoder["rope_parameters"] = {"rope_type": "default", "rope_theta": float(meta["rope_theta"])}
+    return decoder
+
+
+def _official_token_ids(meta: dict, tokenizer: GOTTokenizer | None, vision: VisionConfig) -> dict:
+    """GOTConfig's token ids from GOT's config keys, checked against each other, the tokenizer and the encoder."""
+    missing = [k for k in ("im_patch_token", "im_start_token", "im_end_token") if k not in meta]
+    if missing:
+        raise CheckpointError(f"config.json lacks GOT's {missing}: not an official GOT config")
+    ids = _ids_for_imgpad(meta["im_patch_token"])
+    stated = {"<img>": meta["im_start_token"], "</img>": meta["im_end_token"], "<imgpad>": meta["im_patch_token"]}
+    wrong = []
+    if any(ids[name] != v for name, v in stated.items()):
+        wrong.append(f"im_start_token={stated['<img>']}, im_end_token={stated['</img>']}, im_patch_token="
+                     f"{stated['<imgpad>']} are not GOT's consecutive <img> </img> <imgpad>")  # fmt: skip
+    if tokenizer is not None:
+        wrong += [f"{name} is {v} in config.json but {tokenizer.token_id(name)} in {tokenizer.source}"
+                  for name, v in stated.items() if tokenizer.token_id(name) != v]  # fmt: skip
+    if meta.get("image_token_len", vision.tokens_per_view) != vision.tokens_per_view:
+        wrong.append(f"image_token_len={meta['image_token_len']} but the encoder gives {vision.tokens_per_view} tokens per view")
+    if not meta.get("use_im_start_end", True):
+        wrong.append("use_im_start_end=false (GOT's prompt always has <img> ... </img>)")
+    if meta.get("vision_select_layer", -1) != -1:
+        wrong.append(f"vision_select_layer={meta['vision_select_layer']} (GOT uses the encoder's output, -1)")
+    if wrong:
+        raise CheckpointError("config.json does not match this GOT layout: " + "; ".join(wrong))
+    return dict(image_token_id=ids["<imgpad>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
+
+
+def official_config(cfg: GOTConfig, dtype: torch.dtype) -> dict:
+    """The official config.json of a model (the inverse of decoder_from_official + _official_token_ids)."""
+    built = cfg.decoder_config()
+    rope = built.rope_parameters or {"rope_type": "default", "rope_theta": 10000.0}
+    if rope.get("rope_type", "default") != "default":
+        raise CheckpointError(f"the official layout holds plain RoPE only, not rope_parameters={rope}")
+    if cfg.vision.layer_norm_eps != 1e-6:
+        raise CheckpointError(f"the official encoder has LayerNorm eps 1e-6, not {cfg.vision.layer_norm_eps}")
+    meta = {k: cfg.decoder.get(k, getattr(built, k, None)) for k in OFFICIAL_DECODER_KEYS}
+    ids = _ids_for_imgpad(cfg.image_token_id)
+    meta.update(
+        rope_theta=float(rope["rope_theta"]),
+        architectures=["GOTQwenForCausalLM"], model_type="GOT", im_patch_token=ids["<imgpad>"],
+        im_start_token=ids["<img>"], im_end_token=ids["</img>"], image_token_len=cfg.vision.tokens_per_view,
+        use_im_start_end=True, vision_select_layer=-1, freeze_vision_tower=False,
+        torch_dtype=str(dtype).removeprefix("torch."), transformers_version=OFFICIAL_TRANSFORMERS,
+    )  # fmt: skip
+    return {k: v for k, v in sorted(meta.items()) if v is not None}
+
+
 # --- readers -------------------------------------------------------------------------------------------
 
 
-def read_got(path: Path) -> Checkpoint:
+def detect_layout(path: str | Path) -> str:
+    """Which of LAYOUTS a checkpoint directory is in, from its config.json."""
+    path = _existing(path)
+    path = path.parent if path.is_file() else path
     meta = _read_json(path / "config.json")
-    if meta.get("format") != "got":
-        raise CheckpointError(f"{path}/config.json is not a got-layout config (format={meta.get('format')!r})")
-    cfg = GOTConfig.from_dict(meta["model"])
+    found = {"got": meta.get("format") == "got", "hf": meta.get("model_type") == "got_ocr2",
+             "official": meta.get("model_type") == "GOT"}  # fmt: skip
+    for layout, match in found.items():
+        if match:
+            return layout
+    raise CheckpointError(f"{path}/config.json is in none of the layouts {LAYOUTS}: expected \"format\": \"got\", "
+                          f"or model_type GOT (official) or got_ocr2 (hf), found model_type={meta.get('model_type')!r}")  # fmt: skip
+
+
+def _claimed(path: Path, layout: str) -> None:
+    """Raise a clear error when the directory is in another layout than the one it is read as."""
+    try:
+        found = detect_layout(path)
+    except CheckpointError:
+        found = None
+    if found != layout:
+        hint = f"; it is in the {found} layout (--from {found})" if found else ""
+        raise CheckpointError(f"{path}/config.json is not a {layout}-layout config{hint}")
+
+
+def read_got(path: Path) -> Checkpoint:
+    _claimed(path, "got")
+    meta = _read_json(path / "config.json")
+    if "model" not in meta:
+        raise CheckpointError(f"{path}/config.json has no \"model\" section (a got-layout config holds the GOTConfig there)")
+    try:
+        cfg = GOTConfig.from_dict(meta["model"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}/config.json: {e}") from None
     state = validate(cfg, read_safetensors(path), str(path))
     return Checkpoint(cfg, state, _find_tokenizer(path))
 
 
 def read_official(path: Path) -> Checkpoint:
-    from transformers import Qwen2Config
-
+    _claimed(path, "official")
     meta = _read_json(path / "config.json")
+    decoder = decoder_from_official(meta)
     raw = read_safetensors(path)
     state = {new: raw[old] for old, new in rename(list(raw), OFFICIAL_NAMES, reverse=True).items()}
-    decoder = {k: v for k, v in meta.items() if k in Qwen2Config().to_dict() and k not in ("architectures",)}
-    decoder["model_type"] = "qwen2"
     tokenizer = _find_tokenizer(path)
-    ids = _token_ids(tokenizer) or {"image_token_id": meta.get("im_patch_token", 151859)}
+    vision = vision_config_from_state(state)
     cfg = GOTConfig(
-        vision=vision_config_from_state(state),
+        vision=vision,
+        # without net_3, validate() below names it as missing
         projector_channels=state["projector.conv2.weight"].shape[0] if "projector.conv2.weight" in state else 1024,
         decoder=decoder,
-        **ids,
+        **_official_token_ids(meta, tokenizer, vision),
     )
     return Checkpoint(cfg, validate(cfg, state, str(path), OFFICIAL_NAMES), tokenizer)
 
 
 def read_hf(path: Path) -> Checkpoint:
-    meta = _read_json(path / "config.json")
-    if meta.get("model_type") != "got_ocr2":
-        raise CheckpointError(f"{path}/config.json is not a GotOcr2 config (model_type={meta.get('model_type')!r})")
+    """transformers' own GotOcr2Config reads the config, so a sparse one (the HF-native release's) gets its defaults."""
+    from transformers import GotOcr2Config
+
+    _claimed(path, "hf")
+    try:
+        hf_cfg = GotOcr2Config.from_dict(_read_json(path / "config.json"))
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{path}/config.json is not a readable GotOcr2 config ({e})") from None
+    v = hf_cfg.vision_config
+    unsupported = {k: getattr(v, k, None) for k, want in HF_VISION_FIXED.items() if getattr(v, k, None) != want}
+    if unsupported:
+        raise CheckpointError(f"{path}: vision_config {unsupported} is not GOT's encoder (expected {HF_VISION_FIXED})")
+    vision = VisionConfig(
+        image_size=v.image_size, patch_size=v.patch_size, width=v.hidden_size, depth=v.num_hidden_layers,
+        heads=v.num_attention_heads, mlp_dim=v.mlp_dim, window_size=v.window_size,
+        global_layers=tuple(v.global_attn_indexes), out_channels=v.output_channels, layer_norm_eps=v.layer_norm_eps,
+    )  # fmt: skip
+    if hf_cfg.image_seq_length != vision.tokens_per_view:
+        raise CheckpointError(f"{path}: image_seq_length={hf_cfg.image_seq_length} but the encoder gives "
+                              f"{vision.tokens_per_view} tokens per view")  # fmt: skip
+    text = hf_cfg.text_config
+    # GotOcr2 ties (or not) by its top-level flag, whatever text_config says.
+    decoder = {**text.to_diff_dict(), "model_type": text.model_type, "tie_word_embeddings": hf_cfg.tie_word_embeddings}
+    decoder.pop("transformers_version", None)
     raw = read_safetensors(path)
     for new, old in HF_NEW_PREFIXES:
-        raw = {(old + k[len(new) :] if k.startswith(new) else k): v for k, v in raw.items()}
+        raw = {(old + k[len(new) :] if k.startswith(new) else k): t for k, t in raw.items()}
     state = {new: raw[old] for old, new in rename(list(raw), HF_NAMES, reverse=True).items()}
-    v, text = meta["vision_config"], meta["text_config"]
-    vision = VisionConfig(
-        image_size=v.get("image_size", 1024),
-        patch_size=v.get("patch_size", 16),
-        width=v.get("hidden_size", 768),
-        depth=v.get("num_hidden_layers", 12),
-        heads=v.get("num_attention_heads", 12),
-        mlp_dim=v.get("mlp_dim", 3072),
-        window_size=v.get("window_size", 14),
-        global_layers=tuple(v.get("global_attn_indexes", (2, 5, 8, 11))),
-        out_channels=v.get("output_channels", 256),
-        layer_norm_eps=v.get("layer_norm_eps", 1e-6),
-    )
     tokenizer = _find_tokenizer(path) or (
         GOTTokenizer.from_hf_dir(path) if (path / "tokenizer.json").is_file() else None
     )
-    ids = _token_ids(tokenizer) or {"image_token_id": meta.get("image_token_index", 151859)}
-    cfg = GOTConfig(vision=vision, projector_channels=text["hidden_size"], decoder=text, **ids)
+    ids = _token_ids(tokenizer) or {"image_token_id": hf_cfg.image_token_index}
+    cfg = GOTConfig(vision=vision, projector_channels=text.hidden_size, decoder=decoder, **ids)
     return Checkpoint(cfg, validate(cfg, state, str(path), HF_NAMES), tokenizer)
 
 
@@ -301,11 +422,9 @@ def write_official(ckpt: Checkpoint, path: Path) -> None:
     state = dict(ckpt.state)
     if _tied(cfg):  # the released checkpoint stores lm_head as a copy of the embedding
         state["decoder.lm_head.weight"] = state["decoder.model.embed_tokens.weight"]
+    meta = official_config(cfg, state["decoder.model.embed_tokens.weight"].dtype)
     names = rename(list(state), OFFICIAL_NAMES)
-    meta = {k: v for k, v in cfg.decoder.items() if k != "model_type"}
-    meta.update(OFFICIAL_EXTRA, image_token_len=cfg.vision.tokens_per_view, im_patch_token=cfg.image_token_id)
     if ckpt.tokenizer is not None:
-        meta.update(im_start_token=ckpt.tokenizer.img_start_id, im_end_token=ckpt.tokenizer.img_end_id)
         ckpt.tokenizer.save(path, "qwen.tiktoken")
     (path / "config.json").write_text(json.dumps(meta, indent=2))
     _save_weights({names[k]: v for k, v in state.items()}, path)
@@ -348,11 +467,13 @@ READERS = {"got": read_got, "official": read_official, "hf": read_hf}
 WRITERS = {"got": write_got, "official": write_official, "hf": write_hf}
 
 
-def load_checkpoint(path: str | Path, layout: str = "got") -> Checkpoint:
-    if layout not in READERS:
-        raise ValueError(f"unknown layout {layout!r}; choose from {LAYOUTS}")
+def load_checkpoint(path: str | Path, layout: str = "auto") -> Checkpoint:
+    """A checkpoint in any of LAYOUTS; "auto" tells the layout from its config.json."""
+    if layout != "auto" and layout not in READERS:
+        raise ValueError(f"unknown layout {layout!r}; choose from auto, {', '.join(LAYOUTS)}")
     path = _existing(path)
-    return READERS[layout](path.parent if path.is_file() else path)
+    path = path.parent if path.is_file() else path
+    return READERS[detect_layout(path) if layout == "auto" else layout](path)
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | Path, layout: str = "got") -> None:

@@ -47,6 +47,11 @@ class GOTConfig:
             self.vision = VisionConfig(**self.vision)
         if self.decoder and "model_type" not in self.decoder:
             raise ValueError("model.decoder must name its transformers model_type (e.g. qwen2, opt)")
+        theta, rope = self.decoder.get("rope_theta"), self.decoder.get("rope_parameters") or {}
+        if theta is not None and "rope_theta" in rope and float(theta) != float(rope["rope_theta"]):
+            # transformers 5 would silently keep rope_parameters' value
+            raise ValueError(f"model.decoder sets rope_theta={theta} and rope_parameters.rope_theta="
+                             f"{rope['rope_theta']}: keep one")  # fmt: skip
 
     @classmethod
     def from_dict(cls, d: dict) -> "GOTConfig":

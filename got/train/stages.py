@@ -24,7 +24,7 @@ class InitConfig:
     decoder_path: str | None = None  # local transformers directory of the decoder (OPT-125M, Qwen-0.5B, ...)
     encoder_from: str | None = None  # got-layout export whose vision.* weights start the encoder (stage 2)
     model_from: str | None = None  # a checkpoint loaded whole (stage 3, fine-tuning)
-    model_layout: str = "got"  # layout of model_from: got | official | hf
+    model_layout: str = "auto"  # layout of model_from: auto (read off its config.json) | got | official | hf
     tokenizer: str | None = None  # a *.tiktoken; default: model_from's, else the shipped tiny vocabulary
 
 

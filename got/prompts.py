@@ -9,6 +9,7 @@ SYSTEM_PROMPT = "You should follow the instructions carefully and explain your a
 OCR_QUERY = "OCR: "
 FORMAT_QUERY = "OCR with format: "
 MULTI_CROP_QUERY = "OCR with format upon the patch reference: "
+MULTI_CROP_PLAIN_QUERY = "OCR upon the patch reference: "  # the official chat_crop's with ocr_type="ocr"
 MULTI_PAGE_QUERY = "OCR with format across multi pages: "
 COLORS = ("red", "green", "blue")
 TASKS = ("ocr", "format")
@@ -32,16 +33,16 @@ def _numbers(values, n: int) -> bool:
 
 
 def normalize_box(box: Sequence[float], image_size: tuple[int, int], clip: bool = True) -> list[int]:
-    """Pixel box (x1, y1, x2, y2) on the original image of size (W, H) -> GOT's 0..1000 coordinates."""
-    if not _numbers(box, 4):
-        raise ValueError(f"box must be 4 numbers [x1, y1, x2, y2], got {box!r}")
-    x1, y1, x2, y2 = box
-    if x2 < x1 or y2 < y1:
+    """Pixel box (x1, y1, x2, y2), or a point (x, y), on the original image of size (W, H) -> GOT's 0..1000
+    coordinates (the official demo takes both)."""
+    if not (_numbers(box, 4) or _numbers(box, 2)):
+        raise ValueError(f"box must be 4 numbers [x1, y1, x2, y2] (or a point [x, y]), got {box!r}")
+    if len(box) == 4 and (box[2] < box[0] or box[3] < box[1]):
         raise ValueError(f"box needs x1 <= x2 and y1 <= y2, got {list(box)}")
     if not _numbers(image_size, 2) or min(image_size) <= 0:
         raise ValueError(f"a box needs image_size=(W, H) of the original image, got {image_size!r}")
     w, h = image_size
-    coords = [int(v / s * 1000) for v, s in zip(box, (w, h, w, h))]
+    coords = [int(v / s * 1000) for v, s in zip(box, (w, h, w, h))]  # int() truncates, as the official demo
     return [min(max(c, 0), 1000) for c in coords] if clip else coords
 
 
@@ -55,8 +56,10 @@ def build_query(
     multi_page: bool = False,
     style: str = "got",
 ) -> str:
-    """The QUERY of DESIGN §3. style="hf" gives transformers' GotOcr2Processor variant instead: " OCR: ", an
-    unclipped box, and multi-crop/multi-page do not imply the format task."""
+    """The QUERY of DESIGN §3. Multi-crop follows the official chat_crop: "OCR with format upon the patch
+    reference: ", or "OCR upon the patch reference: " for the plain task; multi-page has only the format query.
+    style="hf" gives transformers' GotOcr2Processor variant instead: " OCR: ", an unclipped box, and multi-page does
+    not imply the format task."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}, expected one of {TASKS}")
     if style not in ("got", "hf"):
@@ -78,7 +81,7 @@ def build_query(
         view = " across multi pages" if multi_page else " upon the patch reference" if multi_crop else ""
         return f"{colour}{box_text} OCR{fmt}{view}: "
     if multi_crop:
-        return MULTI_CROP_QUERY
+        return MULTI_CROP_QUERY if task == "format" else MULTI_CROP_PLAIN_QUERY
     if multi_page:
         return MULTI_PAGE_QUERY
     region = f"{box_text} " if box_text else f"[{color}] " if color else ""

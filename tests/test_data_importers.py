@@ -101,6 +101,7 @@ def test_parse_query():
     assert parse_query("[1, 2, 3, 4] OCR: ") == {"task": "ocr", "box": (1, 2, 3, 4)}
     assert parse_query("[blue] OCR with format: ") == {"task": "format", "color": "blue"}
     assert parse_query("OCR with format across multi pages: ") == {"task": "format", "pages": True}
+    assert parse_query("OCR upon the patch reference: ") == {"task": "ocr", "crop": True}  # official chat_crop
     assert parse_query("Translate: ") is None and parse_query("[purple] OCR: ") is None
 
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from got.eval.metrics import score_corpus
-from got.eval.report import KATEX, Report, diff_html, markdown, render_format, thumbnail, write_reports
+from got.eval.report import Report, _sample_html, diff_html, markdown, thumbnail, write_reports
 
 KERN = "**kern\n*clefG2\n*M4/4\n=1-\n4c\n4d\n4e\n4f\n=2\n1g\n==\n*-"
 PAGE = ("# Results\n\nThe value \\(x^2 + \\frac{1}{2}\\) grows.\n\n\\[ E = mc^2 \\]\n\n"
@@ -44,19 +44,13 @@ def test_diff_marks_changes_and_escapes():
     assert pred == "a &lt;<ins>x</ins>&gt; c<ins> </ins>d<ins>!</ins>"
 
 
-def test_format_output_rendered():
-    html = render_format(PAGE)
-    assert "<h1>Results</h1>" in html
-    assert '<span class="tex" data-display="0">x^2 + \\frac{1}{2}</span>' in html
-    assert '<span class="tex" data-display="1"> E = mc^2 </span>' in html
-    assert "<td colspan='2'>Value &amp; unit</td>" in html
-    assert '<td><span class="tex" data-display="0">a</span></td>' in html
+def test_format_samples_rendered(tmp_path):
+    page, music = records(tmp_path)[:2]
+    html = _sample_html(page, "got")
+    assert html.count('data-mml-node="math"') == 6  # 3 formulas in the label (one in a table cell), 3 in the prediction
+    assert html.count('<td colspan="2" class="got-c">Value &amp; unit</td>') == 2  # \multicolumn{2}{c|}
     assert "<script>" not in html and "&lt;script&gt;" in html
-
-
-def test_kern_engraved_by_verovio():
-    pytest.importorskip("verovio")
-    assert render_format(KERN).lstrip().startswith("<svg")
+    assert _sample_html(music, "got").count('class="got-music"') == 2  # label and prediction engraved
 
 
 def test_markdown_report(tmp_path):
@@ -68,7 +62,6 @@ def test_markdown_report(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (apt-get install chromium)")
-@pytest.mark.skipif(not (KATEX / "katex.min.js").is_file(), reason=f"needs KaTeX under {KATEX} (npm install katex)")
 def test_html_report_in_headless_chromium(tmp_path):
     write_reports(report(tmp_path), tmp_path)
     page = (tmp_path / "report.html").as_uri()
@@ -79,5 +72,5 @@ def test_html_report_in_headless_chromium(tmp_path):
     assert [line for line in run.stderr.splitlines() if ":CONSOLE" in line] == []  # no script errors or warnings
     assert shot.stat().st_size > 20_000
     dom = subprocess.run([*flags, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
-    assert dom.count('class="katex"') == 6  # every formula: 3 in the page's label, 3 in its prediction
+    assert dom.count('data-mml-node="math"') == 6  # every formula as MathJax SVG: 3 in the label, 3 in the prediction
     assert "<svg" in dom and "looping</span>" in dom

@@ -26,7 +26,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from got.data.shards import read_samples
-from got.eval.generate import sample_views
+from got.data.tiling import image_views
 from got.model.convert import load_checkpoint, model_from_checkpoint
 from got.model.generate import generate
 from got.prompts import build_query, encode_prompt
@@ -173,7 +173,7 @@ def test_transformers_export_generates_our_greedy_tokens(guide, monkeypatch):
     ckpt = load_checkpoint(work / "runs/finetune_lora/final", "got")
     model = model_from_checkpoint(ckpt).eval()
     _, sample = next(read_samples(str(work / "shards/heldout")))
-    views = sample_views(sample, model.cfg.vision.image_size, 1, 6)  # the page at the model's size: no resize
+    views = image_views(sample.images, model.cfg.vision.image_size)  # the page at the model's size: no resize
     Image.fromarray(views[0].permute(1, 2, 0).numpy()).save(work / "page.png")
     code = fenced("python")[0]
     for old, new in PYTHON_SIZING.items():

@@ -138,6 +138,19 @@ def test_greedy_ids_are_the_official_ones(reference, model):
     assert banned == ref["greedy"]["official_generate_no_repeat_ngram_size_20"]
 
 
+def test_chat_on_the_download_gives_the_official_prompt_and_answer(official, reference):
+    """got.load + chat, the way a user calls the released weights: the official prompt ids, the official greedy
+    answer (10 tokens, with the official no-repeat-20 of chat), stripped as the official chat strips it."""
+    import got
+
+    ref, _ = reference
+    m = got.load(official)
+    request = m.request(FIXTURE / "input_image.png")
+    assert m.prompt(request) == ref["input_ids"]
+    answer = m.chat(FIXTURE / "input_image.png", max_new_tokens=10)
+    assert answer == m.tokenizer.decode(ref["greedy"]["official_generate_no_repeat_ngram_size_20"]).strip()
+
+
 def test_api_reads_the_download_as_the_cli_does(official, converted):
     by_api, by_cli = load_checkpoint(official, "official"), load_checkpoint(converted, "got")
     assert load_checkpoint(official).cfg == by_api.cfg == by_cli.cfg  # "auto" finds the official layout

@@ -14,7 +14,10 @@ from got.prompts import IGNORE_INDEX, build_query, encode_prompt, encode_sample,
         ({"box": [0, 0, 100, 100], "image_size": (1024, 1024)}, "[0, 0, 97, 97] OCR: "),
         ({"box": (10, 20, 110, 220), "image_size": (200, 400), "task": "format"},
          "[50, 50, 550, 550] OCR with format: "),
-        ({"multi_crop": True}, "OCR with format upon the patch reference: "),
+        ({"multi_crop": True, "task": "format"}, "OCR with format upon the patch reference: "),
+        ({"multi_crop": True}, "OCR upon the patch reference: "),  # the official chat_crop, ocr_type="ocr"
+        ({"box": [100, 200], "image_size": (1000, 500)}, "[100, 400] OCR: "),  # a point, as the official demo
+        ({"multi_page": True}, "OCR with format across multi pages: "),  # the only multi-page query
         ({"multi_page": True, "task": "format"}, "OCR with format across multi pages: "),
         ({"style": "hf"}, " OCR: "),
         ({"style": "hf", "color": "green"}, "[green]  OCR: "),
@@ -98,6 +101,7 @@ def test_protocol_duck_typing():
         ({"color": "purple"}, "unknown colour"),
         ({"style": "qwen"}, "unknown prompt style"),
         ({"box": [1, 2, 3], "image_size": (10, 10)}, "4 numbers"),
+        ({"box": [1], "image_size": (10, 10)}, "4 numbers"),
         ({"box": ["1", 2, 3, 4], "image_size": (10, 10)}, "4 numbers"),
         ({"box": [5, 0, 4, 10], "image_size": (10, 10)}, "x1 <= x2"),
         ({"box": [0, 5, 4, 1], "image_size": (10, 10)}, "y1 <= y2"),

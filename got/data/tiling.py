@@ -3,8 +3,10 @@ grid for the image's aspect ratio, its tiles row-major, then a thumbnail)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 
 def resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -63,3 +65,13 @@ def to_views(images: list[torch.Tensor], grid: tuple[int, int] | None, size: int
     if grid is not None:
         return tile(images[0], grid, size)
     return [resize(image, size, size) for image in images]
+
+
+def image_views(images: list[Image.Image], size: int, tiles: tuple[int, int] | None = None) -> torch.Tensor:
+    """uint8 views (V, 3, size, size) of PIL images: with tiles=(min, max), the one image cut on the grid that
+    choose_grid picks for it (tiles, then a thumbnail); otherwise each image (page) resized to the square."""
+    if tiles is not None and len(images) != 1:
+        raise ValueError(f"multi-crop cuts one image into tiles, got {len(images)} images")
+    pixels = [torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1) for image in images]
+    grid = choose_grid(*images[0].size, *tiles, size) if tiles is not None else None
+    return torch.stack(to_views(pixels, grid, size))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from got.eval.generate import Prediction
+from got.infer.api import Reading
 from got.eval.inputs import EvalItem
 
 # Debian packages tesseract-ocr-eng and tesseract-ocr-chi-sim; other languages fall back to English.
@@ -74,8 +74,8 @@ class TesseractEngine:
             raise RuntimeError(f"tesseract failed: {out.stderr.decode(errors='replace').strip()}")
         return tidy(out.stdout.decode("utf-8", errors="replace"))
 
-    def __call__(self, items: list[EvalItem]) -> list[Prediction]:
-        return [Prediction(PAGE_JOIN.join(self.read(im, item.sample.lang) for im in regions(item))) for item in items]
+    def __call__(self, items: list[EvalItem]) -> list[Reading]:
+        return [Reading(PAGE_JOIN.join(self.read(im, item.sample.lang) for im in regions(item))) for item in items]
 
 
 class PPOCREngine:
@@ -110,5 +110,5 @@ class PPOCREngine:
             bottom = (top + low) / 2
         return tidy("\n".join(" ".join(t for _, t in sorted(line)) for line in lines))
 
-    def __call__(self, items: list[EvalItem]) -> list[Prediction]:
-        return [Prediction(PAGE_JOIN.join(self.read(im) for im in regions(item))) for item in items]
+    def __call__(self, items: list[EvalItem]) -> list[Reading]:
+        return [Reading(PAGE_JOIN.join(self.read(im) for im in regions(item))) for item in items]

@@ -9,92 +9,47 @@ The repetition guard (`cut_loops`): an output that ran to max_new_tokens without
 
 import json
 import time
-from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple
+from typing import Iterable, Iterator
 
-import numpy as np
-import torch
 from tqdm import tqdm
 
-from got.data.sample import Sample, query_for
-from got.data.tiling import choose_grid, to_views
+from got.data.sample import query_for
 from got.eval.inputs import EvalItem
-from got.eval.metrics import cut_loop
-from got.model.convert import load_checkpoint, model_from_checkpoint
-from got.model.generate import generate
-from got.model.got import GOTModel
-from got.prompts import encode_prompt
-from got.tokenizer import GOTTokenizer
-
-
-def sample_views(sample: Sample, size: int, min_tiles: int, max_tiles: int) -> torch.Tensor:
-    """uint8 views (V, 3, S, S), cut as the training loader cuts them (got.data.tiling): a crop sample's one
-    image tiled (tiles, then a thumbnail), otherwise each image (page) resized to the square."""
-    pixels = [torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1) for im in sample.images]
-    grid = choose_grid(*sample.images[0].size, min_tiles, max_tiles, size) if sample.crop and len(pixels) == 1 else None
-    return torch.stack(to_views(pixels, grid, size))
-
-
-class Prediction(NamedTuple):
-    """What an engine returns per item."""
-
-    text: str
-    new_tokens: int = 0  # generated tokens (0 for engines that do not count them)
-    looping: bool = False  # the repetition guard cut a looping tail off `text`
+from got.infer.api import CROP_TILES, GOT, Reading, Request, batches, load
 
 
 class GOTEngine:
-    """A GOT model and its tokenizer reading batches of items (from a checkpoint, or a model being trained)."""
+    """A GOT model reading batches of evaluation items through the model API's batched core (got.infer.api)."""
 
     name = "got"
 
-    def __init__(self, model: GOTModel, tokenizer: GOTTokenizer, *, max_new_tokens: int = 4096,
-                 no_repeat_ngram_size: int = 20, crop_tiles: tuple[int, int] = (1, 6),
+    def __init__(self, reader: GOT, *, max_new_tokens: int = 4096, no_repeat_ngram_size: int = 20,
                  cut_loops: bool = True):  # fmt: skip
-        self.model, self.tokenizer = model, tokenizer
-        self.max_new_tokens, self.no_repeat_ngram_size, self.crop_tiles = max_new_tokens, no_repeat_ngram_size, crop_tiles
-        self.cut_loops = cut_loops
+        self.reader, self.cut_loops = reader, cut_loops
+        self.max_new_tokens, self.no_repeat_ngram_size = max_new_tokens, no_repeat_ngram_size
 
     @classmethod
-    def from_dir(cls, model_dir: str | Path, *, device: str = "cpu", dtype: str = "float32", **kwargs) -> "GOTEngine":
-        """A checkpoint in the `got` layout: weights, config and tokenizer."""
-        ckpt = load_checkpoint(model_dir)
-        if ckpt.tokenizer is None:
-            raise ValueError(f"{model_dir} holds no *.tiktoken vocabulary; a got checkpoint carries its tokenizer")
-        model = model_from_checkpoint(ckpt).to(device=device, dtype=getattr(torch, dtype)).eval()
-        return cls(model, ckpt.tokenizer, **kwargs)
+    def from_dir(cls, model_dir: str | Path, *, device: str = "cpu", dtype: str = "float32",
+                 crop_tiles: tuple[int, int] = CROP_TILES, **kwargs) -> "GOTEngine":  # fmt: skip
+        """A checkpoint in any layout, with its tokenizer."""
+        return cls(load(model_dir, device, dtype, crop_tiles=crop_tiles), **kwargs)
 
-    def __call__(self, items: list[EvalItem]) -> list[Prediction]:
-        vision = self.model.cfg.vision
-        views = [sample_views(item.sample, vision.image_size, *self.crop_tiles) for item in items]
-        prompts = [
-            encode_prompt(self.tokenizer, query_for(item.sample.meta(), len(item.sample.images)), len(v),
-                          vision.tokens_per_view)
-            for item, v in zip(items, views)
-        ]  # fmt: skip
-        out = generate(self.model, prompts, views, max_new_tokens=self.max_new_tokens,
-                       no_repeat_ngram_size=self.no_repeat_ngram_size)  # fmt: skip
-        return [self._finish(ids) for ids in out]
-
-    def _finish(self, ids: list[int]) -> Prediction:
-        text, looping = self.tokenizer.decode(ids), False
-        # Only an output that never stopped is cut: one that ended with <|im_end|> meant its repeats (a row of
-        # dashes, "ha ha ha"), and short strings look periodic by chance ("1000").
-        if self.cut_loops and len(ids) == self.max_new_tokens:
-            text, looping = cut_loop(text)
-        return Prediction(text, len(ids), looping)
-
-
-def batches(items: Iterable, size: int) -> Iterator[list]:
-    it = iter(items)
-    while batch := list(islice(it, size)):
-        yield batch
+    def __call__(self, items: list[EvalItem]) -> list[Reading]:
+        requests = []
+        for item in items:
+            sample = item.sample
+            views = self.reader.views(sample.images, crop=sample.crop and len(sample.images) == 1)
+            requests.append(Request(views, query_for(sample.meta(), len(sample.images))))
+        readings = self.reader.read(requests, max_new_tokens=self.max_new_tokens,
+                                    no_repeat_ngram_size=self.no_repeat_ngram_size, cut_loops=self.cut_loops)  # fmt: skip
+        # an evaluation record's `looping` says the guard cut the text; the metrics flag the loops it leaves
+        return [r._replace(looping=r.looping and self.cut_loops) for r in readings]
 
 
 def predict(engine, items: Iterable[EvalItem], batch_size: int, stats: dict, *, total: int | None = None,
-            progress: bool = True) -> Iterator[tuple[EvalItem, Prediction]]:  # fmt: skip
-    """(item, prediction) in input order; `stats` gets samples, new_tokens and seconds (tokens/s on the bar)."""
+            progress: bool = True) -> Iterator[tuple[EvalItem, Reading]]:  # fmt: skip
+    """(item, reading) in input order; `stats` gets samples, new_tokens and seconds (tokens/s on the bar)."""
     stats.update(samples=0, new_tokens=0, seconds=0.0)
     start = time.perf_counter()
     with tqdm(total=total, unit="sample", desc=engine.name, disable=not progress, dynamic_ncols=True) as bar:

@@ -1,36 +1,26 @@
 """The evaluation report: report.md, and report.html that opens offline as a single file.
 
-The HTML inlines all it shows: thumbnails, KaTeX (script, stylesheet and fonts, from the npm package under
-got.render.engines.NODE_DIR) and verovio's SVG. Format outputs are shown rendered: markdown through
-markdown-it, math through KaTeX in the page, LaTeX tabular as an HTML table, **kern through verovio.
-Samples are listed worst first (by edit distance), with the differences between label and prediction marked.
+The HTML inlines all it shows (thumbnails as data URIs, every rendering as inline SVG or HTML) and runs no script.
+Format outputs are shown rendered by got.infer.html (markdown, MathJax math, tabular, SMILES, **kern, chart dicts,
+TikZ), label and prediction each as the kind the label is. Samples are listed worst first (by edit distance), with
+the differences between label and prediction marked.
 """
 
 import base64
 import html
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from markdown_it import MarkdownIt
 from PIL import Image
 from rapidfuzz.distance import Levenshtein
 
-from got.eval.metrics import DISPLAY, DOLLARS, INLINE, LOOP, TABLE, repetition, score_pair
-from got.render import engines
+from got.eval.metrics import LOOP, repetition, score_pair
+from got.infer.html import detect_kind, document, render_output
 
-KATEX = engines.NODE_DIR / "node_modules" / "katex" / "dist"
 COLUMNS = ("edit_dist", "f1", "precision", "recall", "bleu", "meteor", "cer", "wer", "repetition", "looping")
 THUMB_SIDE = 256
 EXCERPT = 600  # characters of label and prediction quoted in report.md
-MATH = re.compile("|".join(f"(?:{r.pattern})" for r in (DISPLAY, INLINE, DOLLARS)), re.S)  # groups 1, 2, 3
-FORMATTED = re.compile(f"(?:{TABLE.pattern})|{MATH.pattern}", re.S)  # tables first: their cells may hold math
-TABLE_RULES = re.compile(r"\\(?:hline|toprule|midrule|bottomrule|cline\{[^}]*\})")
-SPAN = re.compile(r"\\(multicolumn|multirow)\{(\d+)\}\{[^}]*\}\{(.*)\}\s*$", re.S)
-LATEX_ESCAPES = re.compile(r"\\([%&_#$])")
-VEROVIO = {"inputFrom": "humdrum", "pageWidth": 2100, "pageHeight": 60000, "adjustPageHeight": True, "scale": 40,
-           "header": "none", "footer": "none"}  # fmt: skip
 
 
 @dataclass
@@ -145,83 +135,6 @@ def diff_html(label: str, pred: str) -> tuple[str, str]:
     return "".join(a), "".join(b)
 
 
-def _tex(m: re.Match, first: int) -> str:
-    """A KaTeX span for a MATH match whose groups start at `first` (display, inline, $$)."""
-    display, inline, dollars = m[first], m[first + 1], m[first + 2]
-    latex = html.escape(display or inline or dollars)
-    return f'<span class="tex" data-display="{int(inline is None)}">{latex}</span>'
-
-
-def _inline(text: str) -> str:
-    """Escaped text with its math as KaTeX spans (a table cell)."""
-    out, last = [], 0
-    for m in MATH.finditer(text):
-        out.append(html.escape(LATEX_ESCAPES.sub(r"\1", text[last : m.start()])))
-        out.append(_tex(m, 1))
-        last = m.end()
-    return "".join(out) + html.escape(LATEX_ESCAPES.sub(r"\1", text[last:]))
-
-
-def tabular_html(body: str) -> str:
-    """The body of a LaTeX tabular (after \\begin{tabular}) as an HTML table; multicolumn and multirow become
-    colspan and rowspan."""
-    depth, start = 0, 0
-    for i, c in enumerate(body):  # skip the column spec: a balanced {...} group
-        depth += (c == "{") - (c == "}")
-        if depth == 0:
-            start = i + 1
-            break
-    rows = [r for r in re.split(r"(?<!\\)\\\\", TABLE_RULES.sub("", body[start:])) if r.strip()]
-    out = ["<table class='tabular'>"]
-    for row in rows:
-        cells = []
-        for cell in re.split(r"(?<!\\)&", row):
-            span, cell = "", cell.strip()
-            if m := SPAN.match(cell):
-                span, cell = f" {'colspan' if m[1] == 'multicolumn' else 'rowspan'}='{m[2]}'", m[3]
-            cells.append(f"<td{span}>{_inline(cell)}</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    return "".join(out) + "</table>"
-
-
-def kern_svg(text: str) -> str:
-    try:
-        return engines.verovio(text, VEROVIO)[0]
-    except engines.RenderError as e:  # malformed kern: the child died or refused it, the report goes on
-        return f"<p class='note'>verovio could not engrave this: {html.escape(str(e))}</p>"
-
-
-_markdown = MarkdownIt("commonmark", {"html": False}).enable("table")  # raw HTML in outputs is shown, not run
-
-
-def render_format(text: str) -> str:
-    """A formatted output as HTML: **kern engraved, otherwise markdown with its math and tables."""
-    if text.lstrip().startswith("**kern"):
-        return kern_svg(text)
-    pieces: list[str] = []
-
-    def hold(m: re.Match) -> str:  # placeholders keep math and tables away from the markdown parser
-        pieces.append(tabular_html(m[1]) if m[1] is not None else _tex(m, 2))
-        return f"GOTPIECE{len(pieces) - 1}X"
-
-    rendered = _markdown.render(FORMATTED.sub(hold, text))
-    return re.sub(r"GOTPIECE(\d+)X", lambda m: pieces[int(m[1])], rendered)
-
-
-def _katex() -> tuple[str, str]:
-    """KaTeX's stylesheet (fonts inlined as data URIs) and script, or empty strings if it is not installed."""
-    if not (KATEX / "katex.min.js").is_file():
-        return "", ""
-    css = (KATEX / "katex.min.css").read_text()
-
-    def woff2(m: re.Match) -> str:
-        data = base64.b64encode((KATEX / "fonts" / f"{m[1]}.woff2").read_bytes()).decode()
-        return f'src:url(data:font/woff2;base64,{data}) format("woff2")'
-
-    css = re.sub(r'src:url\(fonts/([\w-]+)\.woff2\) format\("woff2"\)(?:,url\([^)]*\) format\("[^"]*"\))*', woff2, css)
-    return css, (KATEX / "katex.min.js").read_text()
-
-
 def _data_uri(path: str | None) -> str:
     if not path or not Path(path).is_file():
         return ""
@@ -245,9 +158,11 @@ def _sample_html(r: dict, mode: str) -> str:
     thumb = _data_uri(r.get("thumb"))
     img = f"<img src='{thumb}' alt='{html.escape(r['id'])}'>" if thumb else ""
     rendered = ""
-    if r["task"] == "format":
-        rendered = (f"<div class='pair rendered'><div>{render_format(r['label'])}</div>"
-                    f"<div>{render_format(r['pred'])}</div></div>")  # fmt: skip
+    if r["task"] == "format":  # both as the label's kind, so that a broken prediction says why it is
+        kind = detect_kind(r["label"])
+        kind = "markdown" if kind == "text" else kind  # format targets are markdown, even one without markup
+        rendered = (f"<div class='pair rendered'><div>{render_output(r['label'], kind)}</div>"
+                    f"<div>{render_output(r['pred'], kind)}</div></div>")  # fmt: skip
     return (f"<section class='sample'><h3>{html.escape(r['id'])} <small>{html.escape(r['task'])} · "
             f"{html.escape(r['lang'])} · {html.escape(r['kind'])} · {html.escape(summary)}</small> {badge}</h3>"
             f"<div class='row'>{img}<div class='pair'><div><b>label</b><pre>{label}</pre></div>"
@@ -268,21 +183,11 @@ del{background:#fcc;text-decoration:none}
 ins{background:#cfc;text-decoration:none}
 .loop{background:#c00;color:#fff;padding:1px 6px;border-radius:3px;font-size:12px}
 .rendered>div{border:1px dashed #bbb;padding:6px;overflow-x:auto}
-.rendered svg{max-width:100%;height:auto}
-table.tabular{border-collapse:collapse}
-table.tabular td{border:1px solid #999;padding:2px 6px}
-.note{color:#a60}
-"""
-SCRIPT = """
-document.querySelectorAll('.tex').forEach(function (el) {
-  katex.render(el.textContent, el, {displayMode: el.dataset.display === '1', throwOnError: false, strict: 'ignore'});
-});
 """
 
 
 def to_html(report: Report) -> str:
     m = report.metrics
-    css, js = _katex()
     parts = [f"<h1>Evaluation of {html.escape(report.title)}</h1>", "<ul>",
              f"<li>data: <code>{html.escape(report.data)}</code></li>",
              f"<li>metrics mode: <b>{html.escape(m['mode'])}</b>{' — ' + html.escape(m['note']) if 'note' in m else ''}</li>",
@@ -293,18 +198,13 @@ def to_html(report: Report) -> str:
         s = report.speed
         parts.append(f"<li>generation: {s['new_tokens']} tokens in {s['seconds']:.1f} s "
                      f"({s['new_tokens'] / s['seconds']:.1f} tokens/s)</li>")  # fmt: skip
-    if not js:
-        parts.append(f"<li class='note'>KaTeX is not installed under {KATEX}, so math shows as LaTeX source "
-                     f"(npm install --prefix {engines.NODE_DIR} katex)</li>")  # fmt: skip
     parts.append("</ul>")
     parts += [_table_html(*t) for t in tables(m)]
     ranked = report.ranked()
     shown = ranked[: report.max_samples]
     parts.append(f"<h2>Samples ({len(shown)} of {len(ranked)}, worst first)</h2>")
     parts += [_sample_html(r, m["mode"]) for r in shown]
-    script = f"<script>{js}</script><script>{SCRIPT}</script>" if js else ""
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Evaluation of {html.escape(report.title)}"
-            f"</title><style>{css}{STYLE}</style></head><body>{''.join(parts)}{script}</body></html>")  # fmt: skip
+    return document(f"Evaluation of {report.title}", "".join(parts), STYLE)
 
 
 def write_reports(report: Report, out: Path) -> None:

@@ -1,4 +1,4 @@
-"""Batched greedy decoding with a KV cache for GOTModel.
+"""Batched decoding with a KV cache for GOTModel: greedy, or sampled with temperature and top-p (`Sampling`).
 
 Prompts of different lengths (one view, multi-crop views, several pages) are left-padded into one batch;
 position_ids count only real tokens, so a padded prompt decodes exactly as it would alone.
@@ -8,13 +8,17 @@ Speed (bench/generate.py measures it against transformers' generate):
   DynamicCache concatenates, copying the whole cache at every step;
 - the n-gram ban is a vectorised match of the last n-1 tokens against the history, on the device; transformers'
   processor rebuilds every n-gram of every row in Python at every step;
-- the host only checks whether every row is done every SYNC_EVERY steps;
+- the host only checks whether every row is done every SYNC_EVERY steps; `decode_steps` yields each step's tokens
+  on the device, so a caller that streams text pays the one sync per step it asks for, and `generate` none;
 - Qwen2/Llama decoders take their decode steps through `got.model.decode.FusedDecodeStep` (transformers' modules
   cost more Python than arithmetic at small widths; same hidden states), other decoders (OPT) through
   transformers; the prompt always goes through transformers;
 - on CPU, from 8 rows, the decode step's large matmuls, the head's included, run as weight @ hidden.T
   (`rows_linear`), the orientation in which MKL reads the weights fastest: a decode step is bound by those reads.
 """
+
+from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
@@ -68,23 +72,55 @@ def project(lm_head: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     return rows_linear(hidden, lm_head.weight)
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling instead of greedy decoding: softmax(logits / temperature), cut to the smallest set of tokens whose
+    probability reaches top_p (nucleus sampling), drawn with `generator` (seed it per rank for reproducible runs)."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    generator: torch.Generator | None = None
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0 (greedy decoding is sampling=None), got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+    def probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """The distribution drawn from, per row of fp32 logits (B, vocab), unnormalised after the top-p cut."""
+        probs = torch.softmax(logits / self.temperature, dim=-1)
+        if self.top_p < 1:
+            sorted_probs, order = probs.sort(dim=-1, descending=True)
+            # keep a token while the mass before it is below top_p: the first token is always kept
+            drop = sorted_probs.cumsum(-1) - sorted_probs >= self.top_p
+            probs = probs.scatter(-1, order, sorted_probs.masked_fill(drop, 0.0))
+        return probs
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        """One token per row; banned tokens (-inf logits) are never drawn."""
+        return torch.multinomial(self.probs(logits), 1, generator=self.generator)[:, 0]
+
+
 @torch.inference_mode()
-def generate(
+def decode_steps(
     model: GOTModel,
     prompts: list[list[int]],
     images: list[torch.Tensor | None],
     *,
     max_new_tokens: int = 512,
     no_repeat_ngram_size: int = 0,
-) -> list[list[int]]:
-    """Greedy continuation of each prompt until `<|im_end|>` (not included) or max_new_tokens.
+    sampling: Sampling | None = None,
+) -> Iterator[torch.Tensor]:
+    """Each decode step's tokens (B,), left on the device, until every row has emitted `<|im_end|>` (checked every
+    SYNC_EVERY steps; a finished row emits pad) or max_new_tokens. Greedy unless `sampling` is given.
 
     prompts: token ids per sample; images: uint8 views (V_i, 3, S, S) per sample, or None for none.
     """
     if len(prompts) != len(images):
         raise ValueError(f"{len(prompts)} prompts but {len(images)} image entries")
     if not prompts or max_new_tokens <= 0:
-        return [[] for _ in prompts]
+        return
     cfg = model.cfg
     device = model.device
     batch, width = len(prompts), max(len(p) for p in prompts)
@@ -119,13 +155,30 @@ def generate(
         logits = project(model.lm_head, hidden).float()
         if 0 < no_repeat_ngram_size <= length:
             logits = ban_repeats(logits, tokens[:, :length], mask[:, :length].bool(), no_repeat_ngram_size)
-        token = logits.argmax(-1).masked_fill(done, cfg.pad_token_id)
+        token = (logits.argmax(-1) if sampling is None else sampling(logits)).masked_fill(done, cfg.pad_token_id)
         tokens[:, length] = token
         length += 1
         done |= token == cfg.eos_token_id
+        yield token
         if (step + 1) % SYNC_EVERY == 0 and bool(done.all()):
             break
         position_ids = position_ids[:, -1:] + 1
 
-    generated = tokens[:, width:length].tolist()
-    return [seq[: seq.index(cfg.eos_token_id)] if cfg.eos_token_id in seq else seq for seq in generated]
+
+def generate(
+    model: GOTModel,
+    prompts: list[list[int]],
+    images: list[torch.Tensor | None],
+    *,
+    max_new_tokens: int = 512,
+    no_repeat_ngram_size: int = 0,
+    sampling: Sampling | None = None,
+) -> list[list[int]]:
+    """The continuation of each prompt until `<|im_end|>` (not included) or max_new_tokens (see decode_steps)."""
+    steps = list(decode_steps(model, prompts, images, max_new_tokens=max_new_tokens,
+                              no_repeat_ngram_size=no_repeat_ngram_size, sampling=sampling))  # fmt: skip
+    if not steps:
+        return [[] for _ in prompts]
+    eos = model.cfg.eos_token_id
+    generated = torch.stack(steps, 1).tolist()
+    return [seq[: seq.index(eos)] if eos in seq else seq for seq in generated]

@@ -126,9 +126,15 @@ def svg_to_image(svg: str, *, font_files: list[str] = ()) -> Image.Image:
 _VIEWBOX = re.compile(r'viewBox="([-\d.]+) ([-\d.]+) ([-\d.]+) ([-\d.]+)"')
 
 
+def mathjax_svg(latex: str, display: bool = True) -> str:
+    """LaTeX -> MathJax's own SVG: sized in ex, drawn in currentColor, every glyph a path (no shared font cache, so
+    each SVG stands alone in a page). A TeX error raises RenderError with MathJax's message."""
+    return _worker("mathjax")({"tex": latex, "display": display})["svg"]
+
+
 def mathjax(latex: str, size: float, *, display: bool = True, color: str = "#000000") -> tuple[Image.Image, int]:
     """LaTeX -> (RGBA image, depth below the baseline in px), typeset at `size` px per em."""
-    svg = _worker("mathjax")({"tex": latex, "display": display})["svg"]
+    svg = mathjax_svg(latex, display)
     _, miny, w, h = (float(v) for v in _VIEWBOX.search(svg).groups())
     scale = size / 1000  # MathJax draws in thousandths of an em
     svg = re.sub(r'width="[^"]*"', f'width="{w * scale:.2f}"', svg, count=1)

@@ -16,6 +16,7 @@ import torch.distributed as dist
 from got.config import EvalConfig
 from got.data.shards import read_samples
 from got.eval.generate import GOTEngine, predict
+from got.infer.api import GOT
 from got.eval.inputs import EvalItem
 from got.eval.metrics import score_corpus
 from got.tokenizer import GOTTokenizer
@@ -53,7 +54,7 @@ class Evaluator:
         module.eval()
         with gathered:
             if dist.get_rank() == 0:
-                reader = GOTEngine(module, self.tokenizer, max_new_tokens=self.cfg.max_new_tokens,
+                reader = GOTEngine(GOT(module, self.tokenizer), max_new_tokens=self.cfg.max_new_tokens,
                                    no_repeat_ngram_size=self.cfg.no_repeat_ngram_size)  # fmt: skip
                 pairs = [(item.sample.text, pred.text) for item, pred in
                          predict(reader, self.items, self.cfg.batch_size, {}, progress=False)]  # fmt: skip

@@ -19,7 +19,7 @@ from PIL import Image
 
 from got.data.importers import Report, guess_lang
 from got.data.sample import Sample
-from got.prompts import COLORS, FORMAT_QUERY, MULTI_CROP_QUERY, MULTI_PAGE_QUERY, OCR_QUERY
+from got.prompts import COLORS, FORMAT_QUERY, MULTI_CROP_PLAIN_QUERY, MULTI_CROP_QUERY, MULTI_PAGE_QUERY, OCR_QUERY
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 REGION = re.compile(r"\[(\d+), ?(\d+), ?(\d+), ?(\d+)\]|\[(" + "|".join(COLORS) + r")\]")
@@ -30,6 +30,8 @@ def parse_query(value: str) -> dict | None:
     query = value.replace("<image>", "").strip()
     if query == MULTI_CROP_QUERY.strip():
         return {"task": "format", "crop": True}
+    if query == MULTI_CROP_PLAIN_QUERY.strip():
+        return {"task": "ocr", "crop": True}
     if query == MULTI_PAGE_QUERY.strip():
         return {"task": "format", "pages": True}
     region = REGION.match(query)

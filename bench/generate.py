@@ -29,7 +29,8 @@ from got.config import load_model_config
 from got.model.convert import checkpoint_from_model, model_from_checkpoint, save_checkpoint, with_tokenizer
 from got.model.decode import rows_linear
 from got.model.generate import generate
-from got.model.got import CLIP_MEAN, CLIP_STD, GOTModel
+from got.model.got import GOTModel
+from got.model.views import normalize
 from got.model.vision import VisionConfig
 from got.prompts import build_query, encode_prompt
 from got.tokenizer import GOTTokenizer
@@ -69,7 +70,7 @@ def ours(model, prompts, images, new_tokens: int, ngram: int) -> list[list[int]]
 
 @torch.inference_mode()
 def theirs(hf, tokenizer, prompts, images, new_tokens: int, ngram: int) -> list[list[int]]:
-    pixels = (images.float() / 255 - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    pixels = normalize(images, torch.float32, torch.device("cpu"))
     ids = torch.tensor(prompts)
     out = hf.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels, do_sample=False,
                       max_new_tokens=new_tokens, no_repeat_ngram_size=ngram, eos_token_id=tokenizer.im_end_id,

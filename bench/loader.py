@@ -29,7 +29,10 @@ from got.data.pipeline import (
 )  # fmt: skip
 from got.data.sample import Sample
 from got.data.shards import ShardWriter, expand_urls
+from got.model.views import Views
 from got.tokenizer import GOTTokenizer
+
+VIEWS = Views(size=1024, tokens=256)  # the released model's views
 
 ROOT = Path(__file__).resolve().parents[1]
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -108,7 +111,7 @@ def make_shards(cache: Path, per_set: int, seed: int) -> Path:
 
 def config(data: Path, **overrides) -> DataConfig:
     sets = [ShardSet(str(data / name), weight, name) for name, (weight, _, _) in MIX.items()]
-    return DataConfig(sets=sets, **{"max_tokens": 8192, "image_size": 1024, "image_tokens": 256, **overrides})
+    return DataConfig(sets=sets, **{"max_tokens": 8192, **overrides})
 
 
 def cpu_seconds() -> float:
@@ -122,7 +125,7 @@ def throughput(cfg: DataConfig, tok: GOTTokenizer, seconds: float) -> dict:
     (start-up and unconsumed prefetched batches too), so the CPU-bound rate derived from it is conservative:
     it is what the machine's cores would give without other load."""
     cpu_start = cpu_seconds()
-    loader = Loader(cfg, tok)
+    loader = Loader(cfg, tok, VIEWS)
     batches = iter(loader)
     next(batches)
     start, before = time.perf_counter(), Counter(loader.totals)

@@ -26,7 +26,8 @@ from transformers import GotOcr2ForConditionalGeneration
 from got.config import load_model_config
 from got.data.packing import Encoded, collate_packed, collate_padded, packing_efficiency, plan_rows
 from got.model.convert import checkpoint_from_model, save_checkpoint
-from got.model.got import CLIP_MEAN, CLIP_STD, GOTModel
+from got.model.got import ComputeConfig, GOTModel
+from got.model.views import normalize
 from got.prompts import build_query, encode_sample
 from got.tokenizer import GOTTokenizer
 
@@ -78,10 +79,12 @@ def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     cfg = model_config(args.model)
     torch.manual_seed(0)
-    if args.variant == "ours_masked":  # ours before sdpa_varlen: one SDPA per packed row under a block mask
-        cfg.attn_implementation = "sdpa"
-    cfg.decoder_grad_checkpointing = args.variant == "ours_ckpt"  # the memory knob, not our default
-    model = GOTModel(cfg).train()
+    compute = ComputeConfig(
+        # ours before sdpa_varlen: one SDPA per packed row under a block mask
+        attn_implementation="sdpa" if args.variant == "ours_masked" else "sdpa_varlen",
+        decoder_grad_checkpointing=args.variant == "ours_ckpt",  # the memory knob, not our default
+    )
+    model = GOTModel(cfg, compute).train()
     data = samples(args.samples, args.length_scale, cfg)
     tokens = sum(s.length for s in data)
     if args.variant.startswith("ours"):
@@ -94,11 +97,8 @@ def worker(args: argparse.Namespace) -> None:
         ordered = sorted(data, key=lambda s: s.length)  # length-sorted padded batches: the padded path at its best
         batches = [collate_padded(ordered[i : i + args.batch], cfg.pad_token_id) for i in range(0, len(ordered), args.batch)]
         efficiency = tokens / sum(b["input_ids"].numel() for b in batches)
-        mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
-        std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
-
         def forward(b):
-            pixels = (b["images"].float() / 255 - mean) / std
+            pixels = normalize(b["images"], torch.float32, torch.device("cpu"))
             return model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], pixel_values=pixels,
                          labels=b["labels"]).loss  # fmt: skip
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The CPU demo (`make demo`): render small shard sets, train stages 1 -> 2 -> 3 of the tiny model under
 # deepspeed with 2 CPU processes, then evaluate on held-out rendered samples (docs/learning.md).
-#   DEMO_DIR (default runs/demo), DEMO_PROCS (default 2), DEMO_FAST=1 (a smoke run: a few steps per stage)
+#   DEMO_PROCS (default 2), DEMO_FAST=1 (a smoke run: a few steps per stage). Everything goes under runs/demo,
+#   where the demo's experiment files (configs/experiment/demo_*.yaml) read and write.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${DEMO_DIR:-runs/demo}"
+out=runs/demo
 shards="$out/shards"
 procs="${DEMO_PROCS:-2}"
 steps=() scale=1
@@ -21,26 +22,13 @@ render --types finegrained,multipage,multicrop --num $((48 / scale)) --seed 2 --
 render --types line --num $((128 / scale)) --seed 1000 --config configs/render/demo_lines.yaml --out "$shards/heldout_lines"
 render --types finegrained,multipage,multicrop --num $((24 / scale)) --seed 1001 --config configs/render/demo_stage3.yaml --out "$shards/heldout_mixed"
 
-launch() { if [ "$procs" -gt 1 ]; then deepspeed --num_gpus "$procs" "$@"; else python "$@"; fi; }
-sets() { python -c 'import sys; print("[" + ", ".join(f"{{name: {n}, urls: [{sys.argv[1]}/{n}/*.tar], weight: {w}}}" for n, w in (a.split("=") for a in sys.argv[2:])) + "]")' "$shards" "$@"; }
-# Stage 1 is a glyph warm-up (encoder and projector still frozen), then lines (docs/learning.md); the no-image
-# baseline is the same two runs with zeros in place of the image features.
-for run in stage1 stage1_noimage; do
-  blind=$( [ $run = stage1_noimage ] && echo true || echo false )
-  say "$run: glyph warm-up"
-  launch train/stage1.py +experiment=cpu_tiny "train.out_dir=$out/${run}_glyphs" "data.sets=$(sets glyphs=1.0)" \
-    model.zero_image_features=$blind train.max_steps=150 optim.delay.vision=150 optim.delay.projector=150 "${steps[@]}"
-  say "$run: lines"
-  launch train/stage1.py +experiment=cpu_tiny "train.out_dir=$out/$run" "data.sets=$(sets lines=1.0)" \
-    model.zero_image_features=$blind "init.model_from=$out/${run}_glyphs/final" \
-    eval.every=100 "eval.data=[$shards/heldout_lines/*.tar]" eval.num_samples=64 eval.max_new_tokens=12 "${steps[@]}"
-done
-for stage in 2 3; do
-  say "stage $stage"
-  launch "train/stage$stage.py" +experiment=cpu_tiny "train.out_dir=$out/stage$stage" \
-    "init.encoder_from=$( [ $stage = 2 ] && echo "$out/stage1/final" || echo null )" \
-    "init.model_from=$( [ $stage = 3 ] && echo "$out/stage2/final" || echo null )" \
-    "data.sets=$( [ $stage = 2 ] && sets lines=0.8 stage2=0.2 || sets lines=0.8 stage3=0.2 )" "${steps[@]}"
+launch() { if [ "$procs" -gt 1 ]; then deepspeed --num_gpus "$procs" train/train.py "$@"; else python train/train.py "$@"; fi; }
+# Each run is one experiment file (configs/experiment/demo_*.yaml). Stage 1 is a glyph warm-up (encoder and
+# projector still frozen), then lines; the no-image baseline is the same two runs with zeros in place of the
+# image features (docs/learning.md).
+for run in stage1_glyphs stage1 stage1_noimage_glyphs stage1_noimage stage2 stage3; do
+  say "$run"
+  launch "+experiment=demo_$run" "${steps[@]}"
 done
 
 say "evaluating on held-out samples"

@@ -22,7 +22,8 @@ from got.model.convert import (
     model_from_checkpoint,
     save_checkpoint,
 )
-from got.model.got import CLIP_MEAN, CLIP_STD, GOTModel
+from got.model.got import GOTModel
+from got.model.views import CLIP_MEAN, CLIP_STD
 from got.tokenizer import GOTTokenizer
 
 from datagen import referee_vision, tiny_referee, write_official

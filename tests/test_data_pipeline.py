@@ -16,11 +16,12 @@ from got.data.pipeline import (
 )  # fmt: skip
 from got.data.sample import Sample
 from got.data.shards import BadSample, ShardWriter, expand_urls
-from got.data.tiling import tile
+from got.model.views import Views, tile
 from got.model.got import GOTModel
 from got.tokenizer import GOTTokenizer
 
-SMALL = {"image_size": 32, "image_tokens": 4, "max_tokens": 160, "pack_window_rows": 2, "shuffle_buffer": 4}
+SMALL = {"max_tokens": 160, "pack_window_rows": 2, "shuffle_buffer": 4}
+VIEWS = Views(size=32, tokens=4)
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +48,8 @@ def test_batches_feed_the_tiny_model(sets, tok):
     root, _ = sets
     model_cfg = load_model_config("tiny_qwen")
     vision = model_cfg.vision
-    cfg = DataConfig(
-        sets=[{"urls": str(root / "a")}], image_size=vision.image_size, image_tokens=vision.tokens_per_view,
-        max_tokens=400, num_workers=0, augment="strong",
-    )  # fmt: skip
-    batch = next(iter(Loader(cfg, tok)))
+    cfg = DataConfig(sets=[{"urls": str(root / "a")}], max_tokens=400, num_workers=0, augment="strong")
+    batch = next(iter(Loader(cfg, tok, model_cfg.views)))
     assert set(batch) == {"input_ids", "labels", "position_ids", "images"}
     assert batch["images"].dtype == torch.uint8 and batch["images"].shape[1:] == (3, 128, 128)
     assert int((batch["input_ids"] == tok.imgpad_id).sum()) == len(batch["images"]) * vision.tokens_per_view
@@ -66,7 +64,7 @@ def test_batches_feed_the_tiny_model(sets, tok):
 def test_padded_batches(sets, tok):
     root, texts = sets
     cfg = DataConfig(sets=[ShardSet(str(root / "a"))], packing=False, batch_rows=3, num_workers=0, **SMALL)
-    batch = next(iter(Loader(cfg, tok)))
+    batch = next(iter(Loader(cfg, tok, VIEWS)))
     assert set(batch) == {"input_ids", "labels", "attention_mask", "images"} and len(batch["input_ids"]) == 3
     lengths = batch["attention_mask"].sum(1)
     assert lengths.tolist() == sorted(lengths.tolist())  # a window is sorted by length: little padding
@@ -86,17 +84,17 @@ def test_views_of_crop_and_page_samples(tmp_path, tok):
     items = {}
     for _ in range(2):
         _, draw, _, raw = next(stream)
-        item = prepare(raw, draw, cfg, tok, counts)
+        item = prepare(raw, draw, cfg, VIEWS, tok, counts)
         items[tok.decode([t for t in item.labels if t != -100])] = item
     crop, paged = items["two tiles"], items["three pages"]
     assert crop.grid == (2, 1) and paged.grid is None
     assert "upon the patch reference" in tok.decode(crop.input_ids)
     assert "across multi pages" in tok.decode(paged.input_ids)
-    views = torch.stack(load_views(crop, cfg, None, slot))
+    views = torch.stack(load_views(crop, cfg, VIEWS, None, slot))
     expected = torch.stack(tile(torch.from_numpy(np.array(quadrants)).permute(2, 0, 1), (2, 1), 32))
     assert views.shape == (3, 3, 32, 32) and torch.equal(views, expected)
     assert views[0, :, 16, 16].tolist() == [255, 0, 0] and views[1, :, 16, 16].tolist() == [0, 0, 255]
-    page_views = torch.stack(load_views(paged, cfg, None, slot))
+    page_views = torch.stack(load_views(paged, cfg, VIEWS, None, slot))
     assert page_views[:, :, 16, 16].tolist() == [[0, 128, 0], [0, 0, 255], [255, 255, 255]]
 
 
@@ -111,7 +109,7 @@ def test_prepare_counts_every_reason(tmp_path, tok):
         if position["epoch"] == 1:
             break
         try:
-            kept.append(tok.decode([t for t in prepare(raw, 0, cfg, tok, counts).labels if t != -100]))
+            kept.append(tok.decode([t for t in prepare(raw, 0, cfg, VIEWS, tok, counts).labels if t != -100]))
         except BadSample as e:
             counts[e.reason] += 1
     # Garbage bytes fail when opened; a truncated PNG only when decoded, which prepare does not do.
@@ -121,14 +119,14 @@ def test_prepare_counts_every_reason(tmp_path, tok):
     truncating = DataConfig(sets=cfg.sets, length_policy="truncate", **SMALL)
     raw = {"__key__": "long", "__url__": "x", "json": meta(long_text), "png": png(page())}
     counts = Counter()
-    item = prepare(raw, 0, truncating, tok, counts)
+    item = prepare(raw, 0, truncating, VIEWS, tok, counts)
     assert len(item.input_ids) == SMALL["max_tokens"] and item.labels[-1] != tok.eos_id and counts == {"truncated": 1}
 
 
 def test_loader_skips_bad_samples_and_keeps_going(tmp_path, tok):
     good, expected = corrupt_set(tmp_path)
     cfg = DataConfig(sets=[ShardSet(str(tmp_path))], num_workers=0, **SMALL)
-    loader = Loader(cfg, tok)
+    loader = Loader(cfg, tok, VIEWS)
     seen = [text for batch in take(loader, 12) for text in answers(batch, tok)]
     assert set(seen) == set(good)
     assert set(loader.stats()["skipped"]) == set(expected)
@@ -138,11 +136,11 @@ def test_a_set_with_nothing_good_is_an_error(tmp_path, tok):
     write_raw(tmp_path / "bad.tar", [{"__key__": f"k{i}", "json": meta(""), "png": png(page())} for i in range(5)])
     cfg = DataConfig(sets=[ShardSet(str(tmp_path / "bad.tar"))], num_workers=0, max_bad_in_a_row=20, **SMALL)
     with pytest.raises(RuntimeError, match="20 bad samples in a row"):
-        take(Loader(cfg, tok), 1)
+        take(Loader(cfg, tok, VIEWS), 1)
     (tmp_path / "garbage.tar").write_bytes(b"not a tar file at all" * 100)
     cfg = DataConfig(sets=[ShardSet(str(tmp_path / "garbage.tar"), name="garbage")], num_workers=0, **SMALL)
     with pytest.raises(RuntimeError, match="'garbage' has no readable sample"):
-        take(Loader(cfg, tok), 1)
+        take(Loader(cfg, tok, VIEWS), 1)
 
 
 def test_mixture_proportions(sets):
@@ -178,15 +176,15 @@ def test_ranks_and_workers_get_different_samples(sets, tok):
     cfg = DataConfig(sets=[ShardSet(str(root / "a"))], num_workers=2, **SMALL)
     seen = []
     for rank in range(2):  # 4 slots of 6 samples an epoch; a batch of each worker takes fewer than that
-        seen += [text for batch in take(Loader(cfg, tok, rank, 2), 2) for text in answers(batch, tok)]
+        seen += [text for batch in take(Loader(cfg, tok, VIEWS, rank, 2), 2) for text in answers(batch, tok)]
     assert len(seen) == len(set(seen)) > 6
 
 
 def test_stream_is_deterministic(sets, tok):
     root, _ = sets
     cfg = DataConfig(sets=[ShardSet(str(root / "a")), ShardSet(str(root / "b"))], num_workers=0, **SMALL)
-    first, again = take(Loader(cfg, tok), 4), take(Loader(cfg, tok), 4)
-    other = take(Loader(DataConfig(**{**cfg.__dict__, "seed": 1}), tok), 4)
+    first, again = take(Loader(cfg, tok, VIEWS), 4), take(Loader(cfg, tok, VIEWS), 4)
+    other = take(Loader(DataConfig(**{**cfg.__dict__, "seed": 1}), tok, VIEWS), 4)
     assert all(torch.equal(x[k], y[k]) for x, y in zip(first, again) for k in x)
     assert [answers(b, tok) for b in first] != [answers(b, tok) for b in other]
 
@@ -199,13 +197,13 @@ def test_exact_resume(tmp_path, sets, tok, workers):
         sets=[ShardSet(str(root / "a"), 2), ShardSet(str(root / "b"), 1), ShardSet(str(tmp_path), 1)],
         num_workers=workers, augment="light", perturb_labels=0.2, **SMALL,
     )  # fmt: skip
-    straight = Loader(cfg, tok)
+    straight = Loader(cfg, tok, VIEWS)
     expected = take(straight, 16)
 
-    interrupted = Loader(cfg, tok)
+    interrupted = Loader(cfg, tok, VIEWS)
     take(interrupted, 7)
     state = json.loads(json.dumps(interrupted.state_dict()))  # it survives a JSON round trip
-    resumed = Loader(cfg, tok)
+    resumed = Loader(cfg, tok, VIEWS)
     resumed.load_state_dict(state)
     got = take(resumed, 9)
     for want, have in zip(expected[7:], got):
@@ -214,17 +212,17 @@ def test_exact_resume(tmp_path, sets, tok, workers):
     assert resumed.stats()["skipped"]  # the corrupt set's skips were counted, once
 
     with pytest.raises(ValueError, match="seed"):
-        Loader(DataConfig(**{**cfg.__dict__, "seed": 3}), tok).load_state_dict(state)
+        Loader(DataConfig(**{**cfg.__dict__, "seed": 3}), tok, VIEWS).load_state_dict(state)
     with pytest.raises(ValueError, match="world_size"):
-        Loader(cfg, tok, 0, 2).load_state_dict(state)
+        Loader(cfg, tok, VIEWS, 0, 2).load_state_dict(state)
 
 
 def test_label_perturbation_changes_only_answer_inputs(sets, tok):
     root, _ = sets
     cfg = DataConfig(sets=[ShardSet(str(root / "a"))], num_workers=0, **SMALL)
-    clean = take(Loader(cfg, tok), 6)
-    assert all(torch.equal(x[k], y[k]) for x, y in zip(clean, take(Loader(cfg, tok), 6)) for k in x)
-    noisy = take(Loader(DataConfig(**{**cfg.__dict__, "perturb_labels": 0.3}), tok), 6)
+    clean = take(Loader(cfg, tok, VIEWS), 6)
+    assert all(torch.equal(x[k], y[k]) for x, y in zip(clean, take(Loader(cfg, tok, VIEWS), 6)) for k in x)
+    noisy = take(Loader(DataConfig(**{**cfg.__dict__, "perturb_labels": 0.3}), tok, VIEWS), 6)
     changed = answer = 0
     for x, y in zip(clean, noisy):
         assert all(torch.equal(x[k], y[k]) for k in ("labels", "position_ids", "images"))  # targets unchanged

@@ -13,7 +13,6 @@ from got.config import load_model_config
 from got.data.sample import Sample
 from got.data.shards import ShardWriter
 from got.eval.evaluate import EvalConfig, finish, predict_share
-from got.data.tiling import image_views
 from got.eval.generate import GOTEngine
 from got.eval.inputs import labels, read_inputs
 from got.model.convert import checkpoint_from_model, save_checkpoint
@@ -98,11 +97,12 @@ def test_shards_are_read_with_their_keys(tmp_path):
 
 def test_views_of_pages_and_crops(folder):
     items = list(read_inputs(str(folder), Counter()))
-    size = load_model_config("tiny_qwen").vision.image_size
-    assert image_views(items[0].sample.images, size).shape == (1, 3, size, size)
-    assert image_views(items[1].sample.images, size).shape == (2, 3, size, size)
+    views_of = load_model_config("tiny_qwen").views
+    size = views_of.size
+    assert views_of.of_images(items[0].sample.images).shape == (1, 3, size, size)
+    assert views_of.of_images(items[1].sample.images).shape == (2, 3, size, size)
     assert items[2].sample.crop
-    views = image_views(items[2].sample.images, size, (1, 6))  # 600x200: a 3x1 grid plus the thumbnail
+    views = views_of.of_images(items[2].sample.images, crop=True)  # 600x200: a 3x1 grid plus the thumbnail
     assert views.shape == (4, 3, size, size) and views.dtype == torch.uint8
 
 

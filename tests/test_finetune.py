@@ -26,7 +26,6 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from got.data.shards import read_samples
-from got.data.tiling import image_views
 from got.model.convert import load_checkpoint, model_from_checkpoint
 from got.model.generate import generate
 from got.prompts import build_query, encode_prompt
@@ -38,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs/finetune.md"
 DOWNLOAD = "~/models/GOT-OCR2_0"
 SIZING = {
-    "train/stage3.py": ["size=tiny", "train.max_steps=3", "optim.warmup_steps=1", "data.max_tokens=512",
+    "train/stage3.py": ["train.max_steps=3", "optim.warmup_steps=1", "data.max_tokens=512",
                         "data.pack_window_rows=4", "deepspeed.bf16=false", "log.wandb=disabled"],
     "eval/evaluate.py": ["max_new_tokens=16", "progress=false"],
     "data/render.py": ["--num", "6", "--workers", "1", "--quiet"],
@@ -173,7 +172,7 @@ def test_transformers_export_generates_our_greedy_tokens(guide, monkeypatch):
     ckpt = load_checkpoint(work / "runs/finetune_lora/final", "got")
     model = model_from_checkpoint(ckpt).eval()
     _, sample = next(read_samples(str(work / "shards/heldout")))
-    views = image_views(sample.images, model.cfg.vision.image_size)  # the page at the model's size: no resize
+    views = model.cfg.views.of_images(sample.images)  # the page at the model's size: no resize
     Image.fromarray(views[0].permute(1, 2, 0).numpy()).save(work / "page.png")
     code = fenced("python")[0]
     for old, new in PYTHON_SIZING.items():
@@ -197,7 +196,7 @@ def test_token_coverage(guide):
 
 
 def test_finetune_without_a_model_fails_at_start(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "train/stage3.py"), "+experiment=finetune_custom", "size=tiny",
+    result = subprocess.run([sys.executable, str(ROOT / "train/stage3.py"), "+experiment=finetune_custom",
                              f"train.out_dir={tmp_path}", "data.sets=[{urls: [shards/*.tar]}]", "freeze.vision=false"],
                             capture_output=True, text=True, timeout=300)  # fmt: skip
     assert result.returncode != 0

@@ -7,14 +7,14 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from got.config import load_model_config
 from got.model import attention
 from got.model.generate import generate
-from got.model.got import GOTModel
+from got.model.got import ComputeConfig, GOTModel
 
 DECODERS = ["tiny_qwen", "tiny_opt"]
 
 
-def make_model(name: str, seed: int = 0) -> GOTModel:
+def make_model(name: str, seed: int = 0, attn: str = "sdpa_varlen") -> GOTModel:
     torch.manual_seed(seed)
-    return GOTModel(load_model_config(name)).eval()
+    return GOTModel(load_model_config(name), ComputeConfig(attn_implementation=attn)).eval()
 
 
 def sample(model: GOTModel, views: int, n_text: int, seed: int) -> tuple[list[int], torch.Tensor]:
@@ -93,15 +93,23 @@ def test_packed_row_equals_separate_runs(name):
     positions = torch.tensor([list(range(len(a))) + list(range(len(b))) + list(range(len(c)))])
     packed = model(packed_ids, torch.cat([ia, ib, ic]), position_ids=positions)[0]
     torch.testing.assert_close(packed, torch.cat(separate), rtol=1e-4, atol=1e-4)
-    # The same loss, too: a packed row trains exactly like its samples one by one.
-    row_labels = packed_ids.clone()
-    loss_packed = model(packed_ids, torch.cat([ia, ib, ic]), labels=row_labels, position_ids=positions)
-    assert torch.isfinite(loss_packed)
+    # The same loss, too: a packed row trains exactly like its samples one by one. The loss is the mean over
+    # labelled next-token targets, so the row's is the samples' means weighted by their target counts (each
+    # sample's first token is no target: nothing precedes it within the sample).
+    answer = lambda ids: [-100] * 2 + ids[2:]  # noqa: E731  (the first two tokens stand for a prompt)
+    rows = [(x, im, torch.tensor([answer(x)])) for x, im in ((a, ia), (b, ib), (c, ic))]
+    alone = [model(torch.tensor([x]), im, labels=labels) for x, im, labels in rows]
+    targets = [int((labels[0, 1:] != -100).sum()) for _, _, labels in rows]
+    expected = sum(loss * n for loss, n in zip(alone, targets)) / sum(targets)
+    labels = torch.cat([labels for _, _, labels in rows], dim=1)
+    loss_packed = model(packed_ids, torch.cat([ia, ib, ic]), labels=labels, position_ids=positions)
+    torch.testing.assert_close(loss_packed, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_packed_rows_need_the_block_mask_for_opt():
-    # Without the explicit mask, OPT attends across samples: the second sample's logits change.
-    model = make_model("tiny_opt")
+    # Without the explicit mask, transformers' OPT (its own sdpa ignores position_ids) attends across samples:
+    # the second sample's logits change.
+    model = make_model("tiny_opt", attn="sdpa")
     (a, ia), (b, ib) = sample(model, 1, 9, seed=3), sample(model, 1, 5, seed=4)
     alone = model(torch.tensor([b]), ib)[0]
     ids = torch.tensor([a + b])
@@ -118,9 +126,9 @@ def test_sdpa_varlen_equals_masked_sdpa(kv_heads):
     models = {}
     for impl in ("sdpa", "sdpa_varlen"):
         cfg = load_model_config("tiny_qwen")
-        cfg.attn_implementation, cfg.decoder["num_key_value_heads"] = impl, kv_heads
+        cfg.decoder["num_key_value_heads"] = kv_heads
         torch.manual_seed(0)
-        models[impl] = GOTModel(cfg).train()
+        models[impl] = GOTModel(cfg, ComputeConfig(attn_implementation=impl)).train()
     model = models["sdpa"]
     parts = [sample(model, v, n, seed=s) for v, n, s in ((1, 9, 3), (2, 4, 4), (1, 6, 5), (1, 30, 6))]
     rows = [parts[:3], parts[3:]]
@@ -171,10 +179,8 @@ def test_sdpa_varlen_finds_sample_bounds_once_per_forward(monkeypatch):
 def test_decoder_grad_checkpointing_keeps_loss_and_gradients(name):
     results = []
     for checkpointing in (False, True):
-        cfg = load_model_config(name)
-        cfg.decoder_grad_checkpointing = checkpointing
         torch.manual_seed(0)
-        model = GOTModel(cfg).train()
+        model = GOTModel(load_model_config(name), ComputeConfig(decoder_grad_checkpointing=checkpointing)).train()
         assert model.decoder.is_activation_checkpointing == checkpointing
         ids, images = sample(model, 1, 12, seed=3)
         loss = model(torch.tensor([ids]), images, labels=torch.tensor([ids]))

@@ -17,9 +17,9 @@ from safetensors.torch import load_file
 
 from got.config import load_model_config
 from got.model.convert import checkpoint_from_model, save_checkpoint
-from got.model.got import GOTModel
+from got.model.got import ComputeConfig, GOTModel
 from got.tokenizer import GOTTokenizer
-from got.train.engine import NonFiniteGuard, NonFiniteLossError
+from got.train.loop import NonFiniteGuard, NonFiniteLossError
 from got.train.lora import LoraConfig
 from got.train.optim import OptimConfig, param_groups
 from got.train.stages import FreezeConfig, InitConfig, build_model
@@ -36,11 +36,15 @@ def shards(tmp_path_factory) -> Path:
     return out
 
 
+# The demo's experiments, on the test shards, starting from nothing unless a test says otherwise.
+DETACHED = {1: ["init.model_from=null", "eval.every=0"], 2: ["init.encoder_from=null"], 3: []}
+
+
 def command(stage: int, out: Path, shards: Path, *overrides: str, procs: int = 2) -> list[str]:
     script = str(ROOT / f"train/stage{stage}.py")
     launcher = [shutil.which("deepspeed"), "--num_gpus", str(procs), "--master_port", str(free_port())]
-    return [*(launcher if procs > 1 else [sys.executable]), script, "+experiment=cpu_tiny",
-            f"train.out_dir={out}", f"data.sets=[{{urls: [{shards}/*.tar]}}]", *overrides]  # fmt: skip
+    return [*(launcher if procs > 1 else [sys.executable]), script, f"+experiment=demo_stage{stage}",
+            f"train.out_dir={out}", f"data.sets=[{{urls: [{shards}/*.tar]}}]", *DETACHED[stage], *overrides]  # fmt: skip
 
 
 def train(*args, **kwargs) -> subprocess.CompletedProcess:
@@ -55,8 +59,8 @@ def train(*args, **kwargs) -> subprocess.CompletedProcess:
 
 def test_three_stages_hand_over_under_deepspeed(tmp_path, shards):
     s1, s2, s3 = tmp_path / "s1", tmp_path / "s2", tmp_path / "s3"
-    # The paper's hand-over, OPT -> Qwen (the tiny stage 1 defaults to a small Qwen2: docs/learning.md).
-    train(1, s1, shards, "model=tiny_opt", "train.max_steps=3", "train.save_every=2", "eval.every=3",
+    # The paper's hand-over, OPT -> Qwen (the demo's stage 1 is a small Qwen2: docs/learning.md).
+    train(1, s1, shards, "model=tiny_opt", "compute.attn_implementation=sdpa", "train.max_steps=3", "train.save_every=2", "eval.every=3",
           f"eval.data=[{shards}/*.tar]", "eval.num_samples=4", "eval.max_new_tokens=6")
     assert (s1 / "checkpoints/latest").read_text() == "step00000003"
     assert sorted(p.name for p in (s1 / "checkpoints").glob("step*")) == ["step00000003"]  # keep_last: 1
@@ -151,38 +155,38 @@ def test_stage_policies(tmp_path):
     stage1 = GOTModel(load_model_config("tiny_opt"))
     save_checkpoint(checkpoint_from_model(stage1, tokenizer), tmp_path / "s1", "got")
 
-    model, _ = build_model(load_model_config("tiny_qwen"), InitConfig(encoder_from=str(tmp_path / "s1")),
+    model, _ = build_model(load_model_config("tiny_qwen"), ComputeConfig(), InitConfig(encoder_from=str(tmp_path / "s1")),
                            FreezeConfig(), LoraConfig())  # fmt: skip
     assert all(torch.equal(a, b) for a, b in zip(model.vision.state_dict().values(), stage1.vision.state_dict().values()))
     assert model.decoder.config.model_type == "qwen2"
     save_checkpoint(checkpoint_from_model(model, tokenizer), tmp_path / "s2", "got")
 
-    model, _ = build_model(load_model_config("tiny_qwen"), InitConfig(model_from=str(tmp_path / "s2")),
+    model, _ = build_model(load_model_config("tiny_qwen"), ComputeConfig(), InitConfig(model_from=str(tmp_path / "s2")),
                            FreezeConfig(vision=True), LoraConfig())  # fmt: skip
     assert not any(p.requires_grad for p in model.vision.parameters())
     assert all(p.requires_grad for p in model.projector.parameters())
     names = [g["name"] for g in param_groups(model, OptimConfig())]
     assert not any(n.startswith("vision") for n in names) and "projector.no_decay" in names
 
-    lora, _ = build_model(load_model_config("tiny_qwen"), InitConfig(model_from=str(tmp_path / "s2")),
+    lora, _ = build_model(load_model_config("tiny_qwen"), ComputeConfig(), InitConfig(model_from=str(tmp_path / "s2")),
                           FreezeConfig(vision=True), LoraConfig(enabled=True, r=4))  # fmt: skip
     trainable = [n for n, p in lora.decoder.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
 
     blind = load_model_config("tiny_qwen")
     blind.zero_image_features = True  # the no-image baseline trains the decoder alone
-    model, _ = build_model(blind, InitConfig(), FreezeConfig(), LoraConfig())
+    model, _ = build_model(blind, ComputeConfig(), InitConfig(), FreezeConfig(), LoraConfig())
     assert not any(p.requires_grad for m in (model.vision, model.projector) for p in m.parameters())
     assert all(p.requires_grad for p in model.decoder.parameters())
 
     wrong = load_model_config("tiny_qwen")
     wrong.vision.width = 96
     with pytest.raises(ValueError, match="encoder in .* has config"):
-        build_model(wrong, InitConfig(encoder_from=str(tmp_path / "s1")), FreezeConfig(), LoraConfig())
+        build_model(wrong, ComputeConfig(), InitConfig(encoder_from=str(tmp_path / "s1")), FreezeConfig(), LoraConfig())
     mismatched = load_model_config("tiny_qwen")
     mismatched.image_token_id = 5
     with pytest.raises(ValueError, match="image_token_id=5 but the tokenizer says 8216"):
-        build_model(mismatched, InitConfig(), FreezeConfig(), LoraConfig())
+        build_model(mismatched, ComputeConfig(), InitConfig(), FreezeConfig(), LoraConfig())
 
 
 def test_lr_schedule_with_a_delayed_module():

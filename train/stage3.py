@@ -1,19 +1,6 @@
-"""Stage 3. `deepspeed train/stage3.py +experiment=NAME [key=value ...]`, or plain `python` for one process.
+"""Stage 3: `deepspeed train/stage3.py +experiment=NAME`, train/train.py for a stage-3 experiment (docs/training.md)."""
 
-The config is configs/stage3.yaml composed with its groups; see docs/training.md.
-"""
-
-import hydra
-from omegaconf import DictConfig
-
-from got.train.launch import run_stage, strip_launcher_args
-
-
-@hydra.main(config_path="../configs", config_name="stage3", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run_stage(cfg)
-
+from got.train.launch import main
 
 if __name__ == "__main__":
-    strip_launcher_args()
-    main()
+    main(stage=3)

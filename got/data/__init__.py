@@ -1,4 +1,4 @@
-"""Shards, the streaming loader, augmentation, tiling, packing and importers (docs/data.md)."""
+"""Shards, the streaming loader, augmentation, packing and importers (docs/data.md)."""
 
 import os
 

@@ -32,7 +32,7 @@ from got.data.augment import Augment, build_augment
 from got.data.packing import Encoded, collate_packed, collate_padded, plan_rows
 from got.data.sample import query_for
 from got.data.shards import BadSample, count_skip, decode_images, expand_urls, iter_shard, open_images, parse_sample
-from got.data.tiling import choose_grid, num_views, to_views
+from got.model.views import Views, num_views
 from got.prompts import IGNORE_INDEX, encode_sample
 from got.tokenizer import GOTTokenizer
 
@@ -64,11 +64,7 @@ class DataConfig:
     packing: bool = True  # False: one sample per row, right-padded, with an attention_mask
     pack_window_rows: int = 32  # samples are planned about this many rows' worth at a time
     length_policy: str = "truncate"  # a sample over max_tokens: "truncate" its answer or "drop" it
-    image_size: int = 1024  # view side S: model.vision.image_size
-    image_tokens: int = 256  # tokens per view: model.vision.tokens_per_view
     max_pages: int = 8  # more pages than this is too long
-    crop_min_tiles: int = 1  # multi-crop grids have min..max tiles (GOT used 1..6, the paper and HF 1..12)
-    crop_max_tiles: int = 6
     augment: str = "light"  # got.data.augment preset: none, light, strong
     shuffle_buffer: int = 1000  # samples
     shuffle_shards: int = 2  # shards read interleaved into one shuffle group (a resume re-reads one group)
@@ -85,15 +81,15 @@ class DataConfig:
         if self.length_policy not in ("truncate", "drop"):
             raise ValueError(f"data.length_policy must be 'truncate' or 'drop', got {self.length_policy!r}")
         positive = (
-            "max_tokens", "batch_rows", "pack_window_rows", "image_size", "image_tokens", "max_pages",
-            "crop_min_tiles", "shuffle_buffer", "shuffle_shards", "prefetch_factor", "max_bad_in_a_row",
+            "max_tokens", "batch_rows", "pack_window_rows", "max_pages", "shuffle_buffer", "shuffle_shards",
+            "prefetch_factor", "max_bad_in_a_row",
         )  # fmt: skip
         if bad := [f"{k}={getattr(self, k)}" for k in positive if getattr(self, k) < 1]:
             raise ValueError(f"data config values must be positive: {', '.join(bad)}")
         if not 0.0 <= self.perturb_labels < 1.0:
             raise ValueError(f"data.perturb_labels is a probability in [0, 1), got {self.perturb_labels}")
-        if self.seed < 0 or self.num_workers < 0 or self.crop_max_tiles < self.crop_min_tiles:
-            raise ValueError("data.seed and data.num_workers must be >= 0, and crop_max_tiles >= crop_min_tiles")
+        if self.seed < 0 or self.num_workers < 0:
+            raise ValueError("data.seed and data.num_workers must be >= 0")
         build_augment(self.augment)  # an unknown preset fails here, not in a worker
 
 
@@ -200,19 +196,19 @@ def mixture_stream(urls: list[list[str]], cfg: DataConfig, slot: Slot, start: di
 # --- samples: validate and tokenise, then decode and augment --------------------------------------------------
 
 
-def prepare(raw: dict, draw: int, cfg: DataConfig, tokenizer: GOTTokenizer, counts: Counter) -> Item:
+def prepare(raw: dict, draw: int, cfg: DataConfig, views: Views, tokenizer: GOTTokenizer, counts: Counter) -> Item:
     """Validate and tokenise a raw sample (images are only opened, not decoded); raises BadSample."""
     meta, blobs = parse_sample(raw)
     sizes = [image.size for image in open_images(blobs)]
     crop, grid = meta.get("crop", False), None
     if crop and len(blobs) == 1:  # several images with crop set are views cut already
-        grid = choose_grid(*sizes[0], cfg.crop_min_tiles, cfg.crop_max_tiles, cfg.image_size)
-    views = num_views(grid) if grid else len(blobs)
-    if views > (cfg.crop_max_tiles + 1 if crop else cfg.max_pages):
-        raise BadSample("too_long", f"{views} views")
+        grid = views.grid(*sizes[0])
+    count = num_views(grid) if grid else len(blobs)
+    if count > (views.max_tiles + 1 if crop else cfg.max_pages):
+        raise BadSample("too_long", f"{count} views")
     try:
         ids, labels = encode_sample(
-            tokenizer, query_for(meta, len(blobs)), meta["text"], views, cfg.image_tokens, cfg.max_tokens,
+            tokenizer, query_for(meta, len(blobs)), meta["text"], count, views.tokens, cfg.max_tokens,
             truncate=cfg.length_policy == "truncate",
         )  # fmt: skip
     except ValueError as e:
@@ -223,27 +219,27 @@ def prepare(raw: dict, draw: int, cfg: DataConfig, tokenizer: GOTTokenizer, coun
     return Item(where, draw, blobs, grid, meta.get("box") is None, ids, labels)
 
 
-def load_views(item: Item, cfg: DataConfig, augment: Augment | None, slot: Slot) -> list[torch.Tensor]:
+def load_views(item: Item, cfg: DataConfig, views: Views, augment: Augment | None, slot: Slot) -> list[torch.Tensor]:
     """Decode, augment and resize or tile an item's images into uint8 (3, S, S) views; raises BadSample."""
     pixels = [np.array(image) for image in decode_images(item.blobs)]  # (H, W, 3), writable
     if augment is not None:
         seeds = rng(cfg.seed, AUGMENT, slot.index, item.draw).integers(2**31, size=len(pixels))
         pixels = [augment(p, int(seed), item.geometric) for p, seed in zip(pixels, seeds)]
-    return to_views([torch.from_numpy(p).permute(2, 0, 1) for p in pixels], item.grid, cfg.image_size)
+    return list(views.cut([torch.from_numpy(p).permute(2, 0, 1) for p in pixels], item.grid))
 
 
 # --- windows and batches ----------------------------------------------------------------------------------------
 
 
 def read_window(
-    stream: Iterator, cfg: DataConfig, tokenizer: GOTTokenizer, counts: Counter, bad_in_a_row: Counter
+    stream: Iterator, cfg: DataConfig, views: Views, tokenizer: GOTTokenizer, counts: Counter, bad_in_a_row: Counter
 ) -> tuple[list[Item], dict]:
     """Valid items worth pack_window_rows rows, and the stream position after them."""
     items, tokens = [], 0
     while tokens < cfg.pack_window_rows * cfg.max_tokens:
         position, draw, j, raw = next(stream)
         try:
-            item = prepare(raw, draw, cfg, tokenizer, counts)
+            item = prepare(raw, draw, cfg, views, tokenizer, counts)
         except BadSample as e:
             count_skip(counts, e.reason, f"{raw['__key__']} in {raw['__url__']}", e.detail)
             bad_in_a_row[j] += 1
@@ -267,7 +263,7 @@ def plan_window(items: list[Item], cfg: DataConfig, gen: np.random.Generator) ->
 
 
 def slot_batches(
-    urls: list[list[str]], cfg: DataConfig, tokenizer: GOTTokenizer, slot: Slot, state: dict | None
+    urls: list[list[str]], cfg: DataConfig, views: Views, tokenizer: GOTTokenizer, slot: Slot, state: dict | None
 ) -> Iterator[tuple[dict, dict]]:
     """This slot's batches, forever, each with what the main process needs: the slot's state after it, its
     cumulative counts, and its token, capacity and sample numbers. `state` (from an earlier batch) resumes."""
@@ -276,7 +272,7 @@ def slot_batches(
     rows_done = state["rows_done"] if state else 0
     stream = mixture_stream(urls, cfg, slot, window, counts)
     while True:
-        items, next_window = read_window(stream, cfg, tokenizer, counts, bad_in_a_row)
+        items, next_window = read_window(stream, cfg, views, tokenizer, counts, bad_in_a_row)
         if state:  # everything counted while replaying up to here was counted before the save
             counts.clear()
             counts.update(state["counts"])
@@ -285,7 +281,7 @@ def slot_batches(
         for first in range(rows_done, len(rows), cfg.batch_rows):
             chunk = rows[first : first + cfg.batch_rows]
             ranks = tokenizer.num_ranks
-            encoded = [[encode(items[i], cfg, augment, slot, counts, ranks) for i in row] for row in chunk]
+            encoded = [[materialize(items[i], cfg, views, augment, slot, counts, ranks) for i in row] for row in chunk]
             encoded = [kept for row in encoded if (kept := [e for e in row if e is not None])]
             if not encoded:  # every image in these rows was undecodable
                 continue
@@ -317,10 +313,13 @@ def perturb_inputs(item: Item, cfg: DataConfig, slot: Slot, num_ranks: int) -> l
     return ids.tolist()
 
 
-def encode(item: Item, cfg: DataConfig, augment: Augment | None, slot: Slot, counts: Counter,
-           num_ranks: int) -> Encoded | None:  # fmt: skip
+def materialize(item: Item, cfg: DataConfig, views: Views, augment: Augment | None, slot: Slot, counts: Counter,
+                num_ranks: int) -> Encoded | None:  # fmt: skip
+    """The item ready for batching: its (perturbed) input ids and its images decoded into views; None (and a
+    counted skip) when an image does not decode."""
     try:
-        return Encoded(perturb_inputs(item, cfg, slot, num_ranks), item.labels, load_views(item, cfg, augment, slot))
+        inputs = perturb_inputs(item, cfg, slot, num_ranks)
+        return Encoded(inputs, item.labels, load_views(item, cfg, views, augment, slot))
     except BadSample as e:
         count_skip(counts, e.reason, item.where, e.detail)
         return None
@@ -333,7 +332,7 @@ class _SlotDataset(IterableDataset):
     """Runs slot_batches in each DataLoader worker (or in the main process with num_workers=0)."""
 
     def __init__(self, loader: Loader):
-        self.urls, self.cfg, self.tokenizer = loader.urls, loader.cfg, loader.tokenizer
+        self.urls, self.cfg, self.views, self.tokenizer = loader.urls, loader.cfg, loader.views, loader.tokenizer
         self.rank, self.world_size = loader.rank, loader.world_size
         self.states, self.rotation = dict(loader.worker_states), loader.next_worker
 
@@ -344,7 +343,7 @@ class _SlotDataset(IterableDataset):
         # come from the worker whose turn it was when the state was saved.
         worker = (physical + self.rotation) % workers
         slot = Slot(self.rank * workers + worker, self.world_size * workers, worker)
-        yield from slot_batches(self.urls, self.cfg, self.tokenizer, slot, self.states.get(worker))
+        yield from slot_batches(self.urls, self.cfg, self.views, self.tokenizer, slot, self.states.get(worker))
 
 
 def _as_is(batch):
@@ -355,17 +354,17 @@ class Loader:
     """Batches for GOTModel.forward, forever: {"input_ids", "labels", "position_ids" | "attention_mask",
     "images"}. state_dict()/load_state_dict() resume exactly; stats() has the skip counts and efficiency.
 
-        loader = Loader(DataConfig(sets=[ShardSet("shards/pages/*.tar")]), tokenizer, rank, world_size)
+        loader = Loader(DataConfig(sets=[ShardSet("shards/pages/*.tar")]), tokenizer, model.cfg.views, rank, world_size)
         for step, batch in zip(range(steps), loader):
             loss = model(**batch)
     """
 
-    def __init__(self, cfg: DataConfig, tokenizer: GOTTokenizer, rank: int = 0, world_size: int = 1):
+    def __init__(self, cfg: DataConfig, tokenizer: GOTTokenizer, views: Views, rank: int = 0, world_size: int = 1):
         if not 0 <= rank < world_size:
             raise ValueError(f"need 0 <= rank < world_size, got rank {rank}, world_size {world_size}")
         if not cfg.sets:
             raise ValueError("data.sets is empty: give at least one shard set (urls and weight)")
-        self.cfg, self.tokenizer, self.rank, self.world_size = cfg, tokenizer, rank, world_size
+        self.cfg, self.tokenizer, self.views, self.rank, self.world_size = cfg, tokenizer, views, rank, world_size
         self.urls = [expand_urls(s.urls) for s in cfg.sets]
         self.worker_states: dict[int, dict] = {}  # logical worker -> its state after the last batch taken
         self.next_worker = 0
@@ -399,6 +398,7 @@ class Loader:
 
     def _fingerprint(self) -> dict:
         config = {k: v for k, v in dataclasses.asdict(self.cfg).items() if k not in RESUME_FREE}
+        config["views"] = dataclasses.asdict(self.views)
         return {"config": config, "rank": self.rank, "world_size": self.world_size, "urls": self.urls}
 
     def state_dict(self) -> dict:

@@ -38,7 +38,7 @@ class SetupError(Exception):
 @dataclass
 class EvalConfig:
     data: str  # shards (a directory of *.tar, a glob, a brace pattern) or an image folder / labels.jsonl
-    model: str | None = None  # a checkpoint directory in the `got` layout (engine=got)
+    model: str | None = None  # a checkpoint directory, got, official or hf layout (engine=got)
     engine: str = "got"  # got | tesseract | ppocr
     out: str = "outputs/eval"
     mode: str = "strict"  # metrics mode: got (reproduces published GOT/Fox numbers) | nougat | strict
@@ -49,8 +49,6 @@ class EvalConfig:
     no_repeat_ngram_size: int = 20  # GOT's eval setting; 0 turns the ban off
     cut_loops: bool = True  # an output that hits max_new_tokens in a loop is cut to the loop's first copy, flagged
     batch_size: int = 8
-    crop_min_tiles: int = 1  # multi-crop grids, as in training (got.data.pipeline.DataConfig)
-    crop_max_tiles: int = 6
     device: str = "auto"  # auto: cuda:LOCAL_RANK when CUDA is there, else cpu
     dtype: str = "float32"  # or bfloat16 (on GPU)
     limit: int = 0  # evaluate the first `limit` samples only; 0 = all
@@ -65,8 +63,8 @@ class EvalConfig:
                 raise ValueError(f"{key}={getattr(self, key)!r} is not one of {[a for a in allowed if a]}")
         if self.engine == "got" and not self.model:
             raise ValueError("engine=got needs model=DIR (a checkpoint in the got layout)")
-        if min(self.batch_size, self.max_new_tokens, self.crop_min_tiles) < 1 or self.crop_max_tiles < self.crop_min_tiles:
-            raise ValueError("batch_size, max_new_tokens and crop_min_tiles must be >= 1, crop_max_tiles >= crop_min_tiles")
+        if min(self.batch_size, self.max_new_tokens) < 1:
+            raise ValueError("batch_size and max_new_tokens must be >= 1")
 
 
 def build_engine(cfg: EvalConfig, device: str):
@@ -78,7 +76,7 @@ def build_engine(cfg: EvalConfig, device: str):
     except RuntimeError as e:
         raise SetupError(str(e)) from e
     return GOTEngine.from_dir(cfg.model, device=device, dtype=cfg.dtype, max_new_tokens=cfg.max_new_tokens,
-                     no_repeat_ngram_size=cfg.no_repeat_ngram_size, crop_tiles=(cfg.crop_min_tiles, cfg.crop_max_tiles),
+                     no_repeat_ngram_size=cfg.no_repeat_ngram_size,
                      cut_loops=cfg.cut_loops)  # fmt: skip
 
 

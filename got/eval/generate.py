@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from got.data.sample import query_for
 from got.eval.inputs import EvalItem
-from got.infer.api import CROP_TILES, GOT, Reading, Request, batches, load
+from got.infer.api import GOT, Reading, Request, batches, load
 
 
 class GOTEngine:
@@ -30,16 +30,15 @@ class GOTEngine:
         self.max_new_tokens, self.no_repeat_ngram_size = max_new_tokens, no_repeat_ngram_size
 
     @classmethod
-    def from_dir(cls, model_dir: str | Path, *, device: str = "cpu", dtype: str = "float32",
-                 crop_tiles: tuple[int, int] = CROP_TILES, **kwargs) -> "GOTEngine":  # fmt: skip
+    def from_dir(cls, model_dir: str | Path, *, device: str = "cpu", dtype: str = "float32", **kwargs) -> "GOTEngine":
         """A checkpoint in any layout, with its tokenizer."""
-        return cls(load(model_dir, device, dtype, crop_tiles=crop_tiles), **kwargs)
+        return cls(load(model_dir, device, dtype), **kwargs)
 
     def __call__(self, items: list[EvalItem]) -> list[Reading]:
         requests = []
         for item in items:
             sample = item.sample
-            views = self.reader.views(sample.images, crop=sample.crop and len(sample.images) == 1)
+            views = self.reader.cut.of_images(sample.images, crop=sample.crop and len(sample.images) == 1)
             requests.append(Request(views, query_for(sample.meta(), len(sample.images))))
         readings = self.reader.read(requests, max_new_tokens=self.max_new_tokens,
                                     no_repeat_ngram_size=self.no_repeat_ngram_size, cut_loops=self.cut_loops)  # fmt: skip

@@ -11,7 +11,7 @@
     m.ocr(["a.png", ("doc.pdf", 1)], batch_size=8)     # many independent pages, batched
 
 Each call builds the prompt the official GOT code builds for its mode (`got.prompts.build_query`), cuts the views
-as the training loader does (`got.data.tiling`) and decodes greedily with the KV-cached `generate`, stopping at
+as the training loader does (the model's `Views`, got.model.views) and decodes greedily with the KV-cached `generate`, stopping at
 `<|im_end|>`. The settings are the official code's: a no-repeat n-gram ban of 20 tokens in `chat` and `ocr`, none
 in `chat_crop` and `chat_pages` (the official chat_crop has it commented out), the answer stripped of surrounding
 white space. `cut_loops=True` turns on the repetition guard: an answer that ran out of tokens in a loop is cut
@@ -27,7 +27,6 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import torch
 
-from got.data.tiling import choose_grid, image_views
 from got.eval.metrics import cut_loop
 from got.infer.inputs import MAX_PIXELS, ImageInput, InputError, describe, open_image, pdf_page_size
 from got.model.convert import CheckpointError, load_checkpoint, model_from_checkpoint, with_tokenizer
@@ -36,7 +35,6 @@ from got.model.got import GOTModel
 from got.prompts import COLORS, TASKS, build_query, encode_prompt
 from got.tokenizer import GOTTokenizer
 
-CROP_TILES = (1, 6)  # the official chat_crop's grids (DESIGN §4); the paper and transformers use up to 12
 OFFICIAL_NGRAM = 20
 DEFAULT_RENDER_FILE = "demo.html"  # the official demo's name
 
@@ -66,23 +64,14 @@ def batches(items: Iterable, size: int) -> Iterator[list]:
 class GOT:
     """A GOT model and its tokenizer, with the official chat calls. `got.load` builds one from a checkpoint."""
 
-    def __init__(self, model: GOTModel, tokenizer: GOTTokenizer, *, crop_tiles: tuple[int, int] = CROP_TILES,
-                 max_pixels: int = MAX_PIXELS):  # fmt: skip
-        self.model, self.tokenizer = model, tokenizer
-        self.crop_tiles, self.max_pixels = tuple(crop_tiles), max_pixels
-
-    @property
-    def image_size(self) -> int:
-        return self.model.cfg.vision.image_size
+    def __init__(self, model: GOTModel, tokenizer: GOTTokenizer, *, max_pixels: int = MAX_PIXELS):
+        self.model, self.tokenizer, self.max_pixels = model, tokenizer, max_pixels
+        self.cut = model.cfg.views  # the view size, tokens per view and multi-crop tiles the model was trained with
 
     # --- the core: batched requests -------------------------------------------------------------------------
 
-    def views(self, images: list, crop: bool = False) -> torch.Tensor:
-        """uint8 views (V, 3, S, S) of PIL images: the one image tiled when crop, else each image resized."""
-        return image_views(images, self.image_size, self.crop_tiles if crop else None)
-
     def prompt(self, request: Request) -> list[int]:
-        return encode_prompt(self.tokenizer, request.query, len(request.views), self.model.cfg.vision.tokens_per_view)
+        return encode_prompt(self.tokenizer, request.query, len(request.views), self.cut.tokens)
 
     def read(self, requests: Sequence[Request], *, max_new_tokens: int = 4096,
              no_repeat_ngram_size: int = OFFICIAL_NGRAM, cut_loops: bool = False) -> list[Reading]:  # fmt: skip
@@ -121,10 +110,10 @@ class GOT:
 
     def open(self, source: ImageInput, crop: bool = False):
         """The input as a PIL RGB image; a PDF page rendered to cover what the model will see of it."""
-        size = self.image_size
+        size = self.cut.size
         min_size = (size, size)
         if crop and isinstance(source, tuple):
-            cols, rows = choose_grid(*pdf_page_size(*source), *self.crop_tiles, size)
+            cols, rows = self.cut.grid(*pdf_page_size(*source))
             min_size = (size * cols, size * rows)
         return open_image(source, min_size=min_size, max_pixels=self.max_pixels)
 
@@ -140,12 +129,12 @@ class GOT:
         if box is not None:
             _check_box(box, image.size, describe(source))
         query = build_query(ocr_type, box=box, color=color, image_size=image.size, multi_crop=crop)
-        return Request(self.views([image], crop), query)
+        return Request(self.cut.of_images([image], crop), query)
 
     def pages_request(self, pages: Sequence[ImageInput]) -> Request:
         if isinstance(pages, (str, Path, tuple)) or not len(pages):
             raise InputError("chat_pages takes a list of pages (paths, images or PDF pages), at least one")
-        return Request(self.views([self.open(p) for p in pages]), build_query("format", multi_page=True))
+        return Request(self.cut.of_images([self.open(p) for p in pages]), build_query("format", multi_page=True))
 
     # --- the official calls ----------------------------------------------------------------------------------
 
@@ -238,7 +227,7 @@ def _check_box(box: Sequence[float], size: tuple[int, int], name: str) -> None:
 
 
 def load(path: str | Path, device: str = "cpu", dtype: str = "float32", *, tokenizer: str | Path | None = None,
-         layout: str = "auto", crop_tiles: tuple[int, int] = CROP_TILES) -> GOT:  # fmt: skip
+         layout: str = "auto") -> GOT:  # fmt: skip
     """A checkpoint ready to chat: the got, official or hf layout (found from its config.json), its tokenizer (or
     `tokenizer`, a *.tiktoken), on `device` in `dtype` (float32, bfloat16 or float16)."""
     if not isinstance(getattr(torch, dtype, None), torch.dtype):
@@ -251,4 +240,4 @@ def load(path: str | Path, device: str = "cpu", dtype: str = "float32", *, token
                               "(for the released GOT weights, the qwen.tiktoken of the download; for a model "
                               "trained here, the *.tiktoken it was trained with)")  # fmt: skip
     model = model_from_checkpoint(ckpt).to(device=device, dtype=getattr(torch, dtype)).eval()
-    return GOT(model, ckpt.tokenizer, crop_tiles=crop_tiles)
+    return GOT(model, ckpt.tokenizer)

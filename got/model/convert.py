@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from got.model.got import GOTConfig, GOTModel
+from got.model.got import ComputeConfig, GOTConfig, GOTModel
 from got.model.vision import VisionConfig
 from got.tokenizer import SPECIAL_TOKENS, GOTTokenizer, special_token_ids
 
@@ -503,9 +503,9 @@ def convert(src: str | Path, dst: str | Path, src_layout: str, dst_layout: str) 
     return ckpt
 
 
-def model_from_checkpoint(ckpt: Checkpoint) -> GOTModel:
+def model_from_checkpoint(ckpt: Checkpoint, compute: ComputeConfig | None = None) -> GOTModel:
     """A GOTModel holding the checkpoint's weights (a tied lm_head is re-tied by the decoder)."""
-    model = GOTModel(ckpt.cfg)
+    model = GOTModel(ckpt.cfg, compute)
     missing, unexpected = model.load_state_dict(ckpt.state, strict=False)
     assert not unexpected and set(missing) <= {"decoder.lm_head.weight"}, (missing, unexpected)  # validate() ran
     model.decoder.tie_weights()

@@ -15,10 +15,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, Pre
 from got.model import attention  # noqa: F401  (registers the sdpa_varlen attention)
 from got.model.loss import linear_cross_entropy
 from got.model.projector import Projector
+from got.model.views import Views, normalize
 from got.model.vision import VisionConfig, VisionEncoder
-
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 # Decoders whose masking derives packed-sequence boundaries from position_ids (transformers'
 # create_causal_mask does so when it is handed position_ids and no 2D mask). OPT is not among them: its
@@ -26,17 +24,31 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 PACKS_FROM_POSITION_IDS = frozenset({"qwen2", "qwen3", "llama", "mistral"})
 
 
+# Settings of a run that older checkpoints stored in the model config; they now live in ComputeConfig.
+LEGACY_RUN_KEYS = ("attn_implementation", "loss_chunk_tokens", "decoder_grad_checkpointing")
+
+
+@dataclass
+class ComputeConfig:
+    """How a run computes the model, not what the model is: chosen per run, never saved with the weights."""
+
+    attn_implementation: str = "sdpa_varlen"  # decoder attention: sdpa_varlen (SDPA per packed sample) | sdpa | eager | flash_attention_2
+    loss_chunk_tokens: int = 1024  # a chunk holds (tokens, vocab) fp32 logits: 0.6 GB at 151,860
+    vision_grad_checkpointing: bool = False  # recompute each encoder block in backward
+    decoder_grad_checkpointing: bool = False  # recompute each decoder layer in backward: less memory, ~1/3 more compute
+
+
 @dataclass
 class GOTConfig:
+    """What the model is: saved with its weights (config.json of the got layout)."""
+
     vision: VisionConfig = field(default_factory=VisionConfig)
     projector_channels: int = 1024  # P: the second projector conv's width (1024 in the released model)
     decoder: dict = field(default_factory=dict)  # a transformers config dict, with its model_type
     image_token_id: int = 151859  # <imgpad>
     eos_token_id: int = 151645  # <|im_end|>
     pad_token_id: int = 151643  # <|endoftext|>
-    attn_implementation: str = "sdpa"  # decoder attention: sdpa | sdpa_varlen (packed rows) | eager | flash_attention_2 | ...
-    loss_chunk_tokens: int = 1024  # a chunk holds (tokens, vocab) fp32 logits: 0.6 GB at 151,860
-    decoder_grad_checkpointing: bool = False  # recompute each decoder layer in backward: less memory, ~1/3 more compute
+    crop_tiles: tuple[int, int] = (1, 6)  # multi-crop grids have min..max tiles (got.model.views)
     zero_image_features: bool = False  # the no-image baseline: zeros replace the image features (encoder skipped)
 
     def __post_init__(self) -> None:
@@ -52,9 +64,14 @@ class GOTConfig:
             # transformers 5 would silently keep rope_parameters' value
             raise ValueError(f"model.decoder sets rope_theta={theta} and rope_parameters.rope_theta="
                              f"{rope['rope_theta']}: keep one")  # fmt: skip
+        self.crop_tiles = tuple(self.crop_tiles)
+        self.views  # an impossible tile range fails here, not in a loader worker
 
     @classmethod
     def from_dict(cls, d: dict) -> "GOTConfig":
+        d = {k: v for k, v in d.items() if k not in LEGACY_RUN_KEYS}
+        if isinstance(d.get("vision"), dict):
+            d["vision"] = {k: v for k, v in d["vision"].items() if k != "grad_checkpointing"}
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(d) - known)
         if unknown:
@@ -64,32 +81,37 @@ class GOTConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def views(self) -> Views:
+        return Views(self.vision.image_size, self.vision.tokens_per_view, *self.crop_tiles)
+
     def decoder_config(self) -> PretrainedConfig:
         d = dict(self.decoder)
         return AutoConfig.for_model(d.pop("model_type"), **d)
 
 
 class GOTModel(nn.Module):
-    def __init__(self, cfg: GOTConfig, decoder: PreTrainedModel | None = None):
+    def __init__(self, cfg: GOTConfig, compute: ComputeConfig | None = None, decoder: PreTrainedModel | None = None):
         super().__init__()
         self.cfg = cfg
-        self.vision = VisionEncoder(cfg.vision)
+        self.compute = compute = compute or ComputeConfig()
+        self.vision = VisionEncoder(cfg.vision, compute.vision_grad_checkpointing)
         if decoder is None:
-            decoder = AutoModelForCausalLM.from_config(
-                cfg.decoder_config(), attn_implementation=cfg.attn_implementation
-            )
-        if cfg.decoder_grad_checkpointing:  # non-reentrant: correct with frozen inputs (LoRA, frozen embeddings)
+            decoder = AutoModelForCausalLM.from_config(cfg.decoder_config(), attn_implementation=compute.attn_implementation)
+        if compute.decoder_grad_checkpointing:  # non-reentrant: correct with frozen inputs (LoRA, frozen embeddings)
             decoder.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         self.decoder = decoder
         self.projector = Projector(cfg.vision.out_channels, cfg.projector_channels, self.d_model)
 
     @classmethod
-    def with_pretrained_decoder(cls, cfg: GOTConfig, path: str | Path, dtype: torch.dtype | None = None) -> "GOTModel":
+    def with_pretrained_decoder(cls, cfg: GOTConfig, path: str | Path, compute: ComputeConfig | None = None,
+                                dtype: torch.dtype | None = None) -> "GOTModel":  # fmt: skip
         """A fresh encoder and projector in front of a decoder loaded from a local transformers directory."""
         path = Path(path)
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"decoder path {path} has no config.json (expected a local transformers model)")
-        decoder = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=cfg.attn_implementation)
+        compute = compute or ComputeConfig()
+        decoder = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=compute.attn_implementation)
         vocab = cfg.decoder.get("vocab_size")
         if vocab and vocab != decoder.config.vocab_size:  # one GOT tokenizer for every decoder
             decoder.resize_token_embeddings(vocab)
@@ -97,7 +119,7 @@ class GOTModel(nn.Module):
         if decoder.config.model_type == "opt" and length > decoder.config.max_position_embeddings:
             stretch_opt_positions(decoder, length)
         cfg.decoder = decoder.config.to_dict()
-        return cls(cfg, decoder)
+        return cls(cfg, compute, decoder)
 
     @property
     def d_model(self) -> int:
@@ -122,10 +144,7 @@ class GOTModel(nn.Module):
         if self.cfg.zero_image_features:
             return self.projector.linear.weight.new_zeros(len(images), self.cfg.vision.tokens_per_view, self.d_model)
         weight = self.projector.linear.weight
-        mean = torch.tensor(CLIP_MEAN, dtype=weight.dtype, device=weight.device).view(1, 3, 1, 1)
-        std = torch.tensor(CLIP_STD, dtype=weight.dtype, device=weight.device).view(1, 3, 1, 1)
-        pixels = (images.to(weight.device, weight.dtype) / 255 - mean) / std
-        return self.projector(self.vision(pixels))
+        return self.projector(self.vision(normalize(images, weight.dtype, weight.device)))
 
     def embed(self, input_ids: torch.Tensor, images: torch.Tensor | None) -> torch.Tensor:
         embeds = self.decoder.get_input_embeddings()(input_ids)
@@ -183,7 +202,7 @@ class GOTModel(nn.Module):
         if labels is None:
             return self.lm_head(hidden)
         return linear_cross_entropy(
-            hidden[:, :-1], self.lm_head.weight, labels[:, 1:], chunk_tokens=self.cfg.loss_chunk_tokens
+            hidden[:, :-1], self.lm_head.weight, labels[:, 1:], chunk_tokens=self.compute.loss_chunk_tokens
         )
 
 

@@ -25,7 +25,6 @@ class VisionConfig:
     global_layers: tuple[int, ...] = (2, 5, 8, 11)
     out_channels: int = 256
     layer_norm_eps: float = 1e-6
-    grad_checkpointing: bool = False
 
     def __post_init__(self) -> None:
         self.global_layers = tuple(self.global_layers)
@@ -166,9 +165,9 @@ class PatchEmbed(nn.Module):
 
 
 class VisionEncoder(nn.Module):
-    def __init__(self, cfg: VisionConfig):
+    def __init__(self, cfg: VisionConfig, grad_checkpointing: bool = False):
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.grad_checkpointing = cfg, grad_checkpointing
         self.patch_embed = PatchEmbed(cfg)
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.grid, cfg.grid, cfg.width))
         self.blocks = nn.ModuleList(
@@ -207,7 +206,7 @@ class VisionEncoder(nn.Module):
         x = self.patch_embed(pixel_values)
         x = x + self.position_embedding(x.shape[1], x.shape[2])
         for block in self.blocks:
-            if self.cfg.grad_checkpointing and self.training and torch.is_grad_enabled():
+            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
                 x = checkpoint(block, x, use_reentrant=False)
             else:
                 x = block(x)

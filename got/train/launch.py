@@ -1,10 +1,16 @@
-"""Entry-point glue shared by train/stage{1,2,3}.py."""
+"""The training command: `deepspeed train/train.py +experiment=NAME [key=value ...]` (train/stage{1,2,3}.py are
+the same command, checking that the experiment is a run of that stage)."""
 
 import logging
 import os
 import sys
 
-import got.config  # noqa: F401  (registers the config schema with Hydra before @hydra.main composes)
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+import got.train.config  # noqa: F401  (registers the schema with Hydra before it composes)
+from got.config import CONFIG_DIR
 
 
 def strip_launcher_args() -> None:
@@ -27,15 +33,35 @@ def quiet_other_ranks() -> None:
         logging.getLogger().setLevel(logging.WARNING)
 
 
-def run_stage(cfg) -> None:
-    """Run a stage; problems the user can fix (config values, missing files, a diverged run) end the process
-    with their message instead of a traceback."""
+def experiments() -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+
+
+def run_experiment(cfg: DictConfig, stage: int | None) -> None:
+    """Run the composed experiment; problems the user can fix (no experiment, config values, missing files, a
+    diverged run) end the process with their message instead of a traceback."""
     from got.model.convert import CheckpointError
-    from got.train.engine import NonFiniteLossError, run
+    from got.train.loop import NonFiniteLossError, train
 
     quiet_other_ranks()
+    rank = os.environ.get("RANK", "0")
+    name = HydraConfig.get().runtime.choices.get("experiment")
+    if name is None:
+        sys.exit(f"error: name a run: +experiment=NAME, one of {', '.join(experiments())} (configs/experiment/)")
+    if stage is not None and cfg.stage != stage:
+        sys.exit(f"error: experiment {name} is a stage-{cfg.stage} run; start it with train/stage{cfg.stage}.py "
+                 "or train/train.py")  # fmt: skip
     try:
-        run(cfg)
+        train(cfg)
     except (ValueError, FileNotFoundError, CheckpointError, NonFiniteLossError) as e:
-        rank = os.environ.get("RANK", "0")
         sys.exit(f"error (rank {rank}): {e}")
+
+
+def main(stage: int | None = None) -> None:
+    strip_launcher_args()
+
+    @hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")
+    def composed(cfg: DictConfig) -> None:
+        run_experiment(cfg, stage)
+
+    composed()

@@ -7,17 +7,13 @@
 | 3     | the whole stage-2 model                                       | projector + decoder         |
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from got.model.convert import load_checkpoint, model_from_checkpoint
-from got.model.got import GOTConfig, GOTModel
+from got.model.got import ComputeConfig, GOTConfig, GOTModel
 from got.tokenizer import GOTTokenizer
 from got.train.lora import LoraConfig, add_lora
-
-# Knobs of a run, not of the weights: a loaded model keeps its architecture but takes these from the run.
-RUNTIME_FIELDS = ("attn_implementation", "loss_chunk_tokens", "decoder_grad_checkpointing")
-
 
 @dataclass
 class InitConfig:
@@ -62,19 +58,18 @@ def check_init(stage: int, init: InitConfig) -> None:
                          "those layouts directly)")
 
 
-def build_model(cfg: GOTConfig, init: InitConfig, freeze: FreezeConfig, lora: LoraConfig) -> tuple[GOTModel, GOTTokenizer]:
-    """The model a run starts from (before any resume), with its tokenizer and freeze policy applied."""
+def build_model(cfg: GOTConfig, compute: ComputeConfig, init: InitConfig, freeze: FreezeConfig,
+                lora: LoraConfig) -> tuple[GOTModel, GOTTokenizer]:  # fmt: skip
+    """The model a run starts from (before any resume), with its tokenizer and freeze policy applied. A loaded
+    checkpoint brings its architecture; how it is computed is the run's."""
     if init.model_from:
         ckpt = load_checkpoint(init.model_from, init.model_layout)
-        for name in RUNTIME_FIELDS:
-            setattr(ckpt.cfg, name, getattr(cfg, name))
-        ckpt.cfg.vision.grad_checkpointing = cfg.vision.grad_checkpointing
-        model, tokenizer = model_from_checkpoint(ckpt), _tokenizer(init, ckpt.tokenizer)
+        model, tokenizer = model_from_checkpoint(ckpt, compute), _tokenizer(init, ckpt.tokenizer)
     else:
         if freeze.vision and not init.encoder_from:
             raise ValueError("freeze.vision is set but the encoder is freshly initialised: set init.model_from "
                              "(a checkpoint to fine-tune) or init.encoder_from")
-        model = GOTModel.with_pretrained_decoder(cfg, init.decoder_path) if init.decoder_path else GOTModel(cfg)
+        model = GOTModel.with_pretrained_decoder(cfg, init.decoder_path, compute) if init.decoder_path else GOTModel(cfg, compute)
         tokenizer = _tokenizer(init, None)
         if init.encoder_from:
             load_encoder(model, init.encoder_from)
@@ -90,7 +85,7 @@ def build_model(cfg: GOTConfig, init: InitConfig, freeze: FreezeConfig, lora: Lo
 def load_encoder(model: GOTModel, path: str | Path) -> None:
     """Stage hand-over: the encoder of a previous stage's export; its projector and decoder are dropped."""
     ckpt = load_checkpoint(path, "got")
-    if replace(ckpt.cfg.vision, grad_checkpointing=False) != replace(model.cfg.vision, grad_checkpointing=False):
+    if ckpt.cfg.vision != model.cfg.vision:
         raise ValueError(f"encoder in {path} has config {ckpt.cfg.vision}, this run expects {model.cfg.vision}")
     state = {k.removeprefix("vision."): v for k, v in ckpt.state.items() if k.startswith("vision.")}
     model.vision.load_state_dict(state, strict=True)

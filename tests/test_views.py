@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from got.data.tiling import candidate_grids, choose_grid, num_views, resize, tile
+from got.model.views import candidate_grids, choose_grid, num_views, resize, tile
 
 
 def rule(width: int, height: int, max_tiles: int, size: int) -> tuple[int, int]:

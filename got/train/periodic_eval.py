@@ -8,17 +8,17 @@ import json
 import os
 import shutil
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
 import torch.distributed as dist
 
-from got.config import EvalConfig
 from got.data.shards import read_samples
 from got.eval.generate import GOTEngine, predict
-from got.infer.api import GOT
 from got.eval.inputs import EvalItem
 from got.eval.metrics import score_corpus
+from got.infer.api import GOT
 from got.tokenizer import GOTTokenizer
 from got.train.checkpoint import export_model
 
@@ -26,8 +26,22 @@ LOWER_IS_BETTER = {"edit_dist", "cer", "wer", "repetition"}
 LOGGED = ("edit_dist", "f1", "bleu")
 
 
-class Evaluator:
-    def __init__(self, cfg: EvalConfig, tokenizer: GOTTokenizer, out: Path):
+@dataclass
+class PeriodicEvalConfig:
+    """Evaluation during training; the eval CLI's own config is got.eval.evaluate.EvalConfig."""
+
+    every: int = 0  # optimizer steps between evaluations; 0 = none during training
+    data: list[str] = field(default_factory=list)  # held-out shard URLs
+    num_samples: int = 32
+    batch_size: int = 8
+    max_new_tokens: int = 256
+    no_repeat_ngram_size: int = 0
+    mode: str = "strict"
+    best_metric: str = "edit_dist"  # edit_dist (lower is better), f1 or bleu: the best checkpoint is kept
+
+
+class PeriodicEval:
+    def __init__(self, cfg: PeriodicEvalConfig, tokenizer: GOTTokenizer, out: Path):
         if not cfg.data:
             raise ValueError("eval.every is set but eval.data names no held-out shards")
         self.cfg, self.tokenizer, self.out = cfg, tokenizer, out

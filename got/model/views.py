@@ -1,12 +1,24 @@
-"""Views of an image (DESIGN §4): the bicubic resize to the model's square, and InternVL-style multi-crop (a
-grid for the image's aspect ratio, its tiles row-major, then a thumbnail)."""
+"""How a model sees images (DESIGN §4), one object for the training loader, evaluation and the model API alike.
+
+A view is a size² square of uint8 RGB pixels that the encoder turns into `tokens` image tokens. One image is
+resized to one view (GOT squashes, it keeps no aspect ratio); the pages of a multi-page sample are a view each;
+a multi-crop image is cut on the grid (min_tiles..max_tiles tiles) closest to its aspect ratio, its tiles
+row-major, then a thumbnail. The model's config holds the tile range (`GOTConfig.crop_tiles`) and saves it with
+the checkpoint; size and tokens follow from its encoder. The CLIP normalisation runs on the device, in
+`normalize`, so loaders ship uint8.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -67,11 +79,36 @@ def to_views(images: list[torch.Tensor], grid: tuple[int, int] | None, size: int
     return [resize(image, size, size) for image in images]
 
 
-def image_views(images: list[Image.Image], size: int, tiles: tuple[int, int] | None = None) -> torch.Tensor:
-    """uint8 views (V, 3, size, size) of PIL images: with tiles=(min, max), the one image cut on the grid that
-    choose_grid picks for it (tiles, then a thumbnail); otherwise each image (page) resized to the square."""
-    if tiles is not None and len(images) != 1:
-        raise ValueError(f"multi-crop cuts one image into tiles, got {len(images)} images")
-    pixels = [torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1) for image in images]
-    grid = choose_grid(*images[0].size, *tiles, size) if tiles is not None else None
-    return torch.stack(to_views(pixels, grid, size))
+@dataclass(frozen=True)
+class Views:
+    size: int  # a view's side in pixels (the encoder's image_size)
+    tokens: int  # image tokens per view
+    min_tiles: int = 1
+    max_tiles: int = 6  # the official chat_crop's 6; the paper and transformers use 12
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_tiles <= self.max_tiles:
+            raise ValueError(f"crop tiles need 1 <= min <= max, got ({self.min_tiles}, {self.max_tiles})")
+
+    def grid(self, width: int, height: int) -> tuple[int, int]:
+        """The multi-crop grid (cols, rows) for an image of this size."""
+        return choose_grid(width, height, self.min_tiles, self.max_tiles, self.size)
+
+    def cut(self, pixels: list[torch.Tensor], grid: tuple[int, int] | None) -> torch.Tensor:
+        """uint8 (3, H, W) images -> uint8 views (V, 3, size, size): the one image cut on `grid`, or else each
+        image resized to the square."""
+        return torch.stack(to_views(pixels, grid, self.size))
+
+    def of_images(self, images: list[Image.Image], crop: bool = False) -> torch.Tensor:
+        """The views of PIL images: the one image tiled when crop, else each image (page) resized."""
+        if crop and len(images) != 1:
+            raise ValueError(f"multi-crop cuts one image into tiles, got {len(images)} images")
+        pixels = [torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1) for image in images]
+        return self.cut(pixels, self.grid(*images[0].size) if crop else None)
+
+
+def normalize(views: torch.Tensor, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """uint8 views (V, 3, S, S) -> CLIP-normalised pixels of `dtype` on `device`."""
+    mean = torch.tensor(CLIP_MEAN, dtype=dtype, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD, dtype=dtype, device=device).view(1, 3, 1, 1)
+    return (views.to(device, dtype) / 255 - mean) / std

@@ -1,5 +1,6 @@
 """Rendering speed per type, on one core: samples per wall-clock second of one process, and samples per CPU second
-(the process plus its MathJax/verovio children), which is what one core sustains when the machine is shared.
+(the process plus its MathJax/verovio children), which is what one core sustains when the machine is shared; and
+the share of the wall time spent sampling the content (the rest is drawing it).
 Targets: documents >= 10/s/core, other types >= 20/s/core.
 
     python bench/render.py            # ~12 s of rendering per type
@@ -35,18 +36,23 @@ def cpu_seconds() -> float:
 
 
 def bench(name: str, seconds: float, seed: int) -> dict:
-    for i in range(3):  # warm-up: corpora, fonts, engine children
+    for i in range(3):  # warm-up: corpora, fonts, engine children (and render()'s GC freeze)
         render(name, sample_rng(seed, -1 - i))
-    n, pages, failed, start, cpu0 = 0, 0, 0, time.perf_counter(), cpu_seconds()
+    r, cfg = RENDERERS[name], RENDERERS[name].config()
+    n, pages, failed, sampling, start, cpu0 = 0, 0, 0, 0.0, time.perf_counter(), cpu_seconds()
     while time.perf_counter() - start < seconds or n < 5:
         try:
-            pages += render(name, sample_rng(seed, n)).extra.get("pages", 1)
+            t0 = time.perf_counter()
+            content = r.sample(sample_rng(seed, n), cfg)
+            sampling += time.perf_counter() - t0
+            pages += r.draw(content).extra.get("pages", 1)
         except engines.RenderError:
             failed += 1
         n += 1
     wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu0
     target = TARGETS.get(name, 20.0)
-    return {"samples": n, "failed": failed, "per_s": n / wall, "per_cpu_s": n / cpu, "pages_per_cpu_s": pages / cpu, "target": target}  # fmt: skip
+    return {"samples": n, "failed": failed, "per_s": n / wall, "per_cpu_s": n / cpu, "pages_per_cpu_s": pages / cpu,
+            "sample_share": sampling / wall, "target": target}  # fmt: skip
 
 
 def main() -> None:
@@ -68,11 +74,11 @@ def main() -> None:
     seconds = 3.0 if args.quick else args.seconds
     load0 = os.getloadavg()
     results = {}
-    print(f"{'type':12} {'samples':>7} {'fail':>4} {'per s (wall)':>12} {'per CPU s':>10} {'pages/CPU s':>11} {'target':>6}")
+    print(f"{'type':12} {'samples':>7} {'fail':>4} {'per s (wall)':>12} {'per CPU s':>10} {'pages/CPU s':>11} {'sampling':>8} {'target':>6}")  # fmt: skip
     for name in args.types.split(","):
         r = results[name] = bench(name, seconds, args.seed)
         ok = "ok" if r["per_cpu_s"] >= r["target"] else "BELOW"
-        print(f"{name:12} {r['samples']:7d} {r['failed']:4d} {r['per_s']:12.1f} {r['per_cpu_s']:10.1f} {r['pages_per_cpu_s']:11.1f} {r['target']:6.0f} {ok}")  # fmt: skip
+        print(f"{name:12} {r['samples']:7d} {r['failed']:4d} {r['per_s']:12.1f} {r['per_cpu_s']:10.1f} {r['pages_per_cpu_s']:11.1f} {r['sample_share']:8.1%} {r['target']:6.0f} {ok}")  # fmt: skip
     load1 = os.getloadavg()
     print(f"load average {load0[0]:.2f} -> {load1[0]:.2f} on {os.cpu_count()} cores")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

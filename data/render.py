@@ -21,12 +21,22 @@ from got.render.run import RenderJob, run  # noqa: E402
 
 
 def load_config(path: str) -> dict:
-    text = Path(path).read_text(encoding="utf-8")
-    if path.endswith((".yaml", ".yml")):
-        from omegaconf import OmegaConf
+    """The --config file's mapping; a missing, unreadable or malformed file raises ValueError saying which."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        if path.endswith((".yaml", ".yml")):
+            from omegaconf import OmegaConf
 
-        return OmegaConf.to_container(OmegaConf.create(text))
-    return json.loads(text)
+            config = OmegaConf.to_container(OmegaConf.create(text))
+        else:
+            config = json.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ValueError(f"--config {path}: {e}") from None
+    except Exception as e:  # omegaconf's YAML errors have no common base beyond Exception
+        raise ValueError(f"--config {path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"--config {path} holds a {type(config).__name__}, not a mapping of weights and types")
+    return config
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -44,14 +54,19 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    config = load_config(args.config) if args.config else {}
     i, _, n = args.part.partition("/")
-    job = RenderJob(
-        out=args.out, num=args.num, types=tuple(t for t in args.types.split(",") if t),
-        weights=config.pop("weights", {}), configs=config, langs=tuple(args.lang.split(",")) if args.lang else None,
-        seed=args.seed, workers=args.workers, part=(int(i), int(n or 1)), shard_size=args.shard_size,
-        image_format=args.image_format,
-    )  # fmt: skip
+    if not (i.isdigit() and (n or "1").isdigit()):
+        p.error(f"--part must be i/n (e.g. 3/16), got {args.part!r}")
+    part = (int(i), int(n or 1))
+    try:
+        config = load_config(args.config) if args.config else {}
+        job = RenderJob(
+            out=args.out, num=args.num, types=tuple(t for t in args.types.split(",") if t),
+            weights=config.pop("weights", {}), configs=config, langs=tuple(args.lang.split(",")) if args.lang else None,
+            seed=args.seed, workers=args.workers, part=part, shard_size=args.shard_size, image_format=args.image_format,
+        )  # fmt: skip
+    except ValueError as e:  # a bad --config, part or type: one line, not a traceback
+        p.error(str(e))
     result = run(job, progress=not args.quiet)
     rate = result["written"] / max(result["seconds"], 1e-9)
     print(f"{result['written']} samples written ({rate:.1f}/s), {sum(result['failed'].values())} failed "

@@ -1,19 +1,37 @@
 """The synthetic data engines: every type renders, is deterministic, and its target parses in its own syntax."""
 
 import ast
+import dataclasses
 import hashlib
+import random
 import re
 
 import pytest
+from rdkit import Chem
 
 from got.data.shards import parse_meta
-from got.render import RENDERERS, build_config, render, sample_rng
-from got.render import effects, engines, fidelity
+from got.render import (
+    RENDERERS,
+    build_config,
+    chart,
+    document,
+    effects,
+    engines,
+    fidelity,
+    fonts,
+    formula,
+    layout,
+    molecule,
+    render,
+    sample_rng,
+)
 from got.render.document import DocumentConfig
 from got.render.finegrained import FinegrainedConfig
 from got.render.fonts import FontConfig
-from got.render.text import TextConfig
+from got.render.line import LineContent
+from got.render.multipage import MultipageContent
 from got.render.music import MusicConfig
+from got.render.text import TextConfig
 
 CLEAN = effects.DegradeConfig(p=0.0)
 
@@ -158,8 +176,19 @@ def test_clean_page_reads_back():
 def test_build_config_rejects_unknown_fields():
     cfg = build_config(DocumentConfig, {"degrade": {"p": 0.0}, "width": [500, 600]})
     assert cfg.degrade.p == 0.0 and cfg.width == (500, 600)
-    with pytest.raises(ValueError, match="no field"):
+    with pytest.raises(ValueError, match=r"DocumentConfig has no field\(s\) \['colums'\]"):
         build_config(DocumentConfig, {"colums": 2})
+    with pytest.raises(ValueError, match=r"SceneConfig.photo has no field\(s\) \['texture_q'\]"):
+        build_config(RENDERERS["scene"].config, {"photo": {"texture_q": 0.5}})
+
+
+def test_nested_overrides_keep_the_nested_defaults():
+    """finegrained's document config has its own defaults (smaller pages, less tilt); overriding one field of it
+    keeps the others, at every depth."""
+    cfg = build_config(FinegrainedConfig, {"document": {"langs": ["en"], "degrade": {"p": 1.0}}})
+    assert cfg.document.langs == ("en",) and cfg.document.width == (640, 900)
+    assert cfg.document.degrade.p == 1.0 and cfg.document.degrade.rotate == 1.0
+    assert build_config(FinegrainedConfig).document == FinegrainedConfig().document
 
 
 def test_glyph_cache_draws_as_pil():
@@ -189,3 +218,143 @@ def test_line_letters_and_fixed_pitch():
     assert len({s.images[0].size for s in lines}) == 1  # one page size: a letter's place is fixed by its index
     with pytest.raises(ValueError, match="min_letters"):
         LineConfig(min_letters=7, max_chars=6)
+
+
+# --- every renderer samples its content, then draws it ------------------------------------------------------------
+
+BLUR = effects.Degradation(tilt=None, shadow=None, grain=None, blur=3.0, jpeg=None)
+
+
+def restyled(content):
+    """The same content drawn another way (blurred; clean lines get a wider margin): the pixels change, what they
+    say does not."""
+    if isinstance(content, LineContent):
+        return dataclasses.replace(content, margin=content.margin + 4)
+    if isinstance(content, MultipageContent):
+        return dataclasses.replace(content, degradations=[BLUR] * len(content.degradations))
+    return dataclasses.replace(content, degradation=BLUR)
+
+
+@pytest.mark.parametrize("name", list(RENDERERS))
+def test_content_draws_the_same_every_time(name, samples):
+    r = RENDERERS[name]
+    content = r.sample(sample_rng(7, 1), r.config())
+    first, again = r.draw(content), r.draw(content)
+    assert digest(first) == digest(again) == digest(samples[name][1])  # render() is sample, then draw
+    other = r.draw(restyled(content))
+    assert other.text == first.text and digest(other) != digest(first)
+
+
+def test_chart_drawn_from_hand_made_content():
+    face = next(f for f in fonts.faces("en") if f.path.endswith("/DejaVuSans.ttf"))
+    c = chart.ChartContent(lang="en", kind="bar", categories=["2001", "2002", "2003"],
+                           data={"sales": {"2001": 5, "2002": 7, "2003": 9}}, decimals=0, title="Sales", x_title=None,
+                           y_title=None, face=face, font_size=10.0, size=(4.0, 3.0), style="default", start_angle=0.0,
+                           markers=["o"], degradation=None)  # fmt: skip
+    s = chart.draw_chart(c)
+    assert ast.literal_eval(s.text) == {"title": "Sales", "source": None, "x_title": None, "y_title": None,
+                                        "values": {"2001": 5, "2002": 7, "2003": 9}}  # fmt: skip
+    assert s.images[0].size == (400, 300)  # 4 x 3 inches at 100 dpi
+    restyled = chart.draw_chart(dataclasses.replace(c, style="ggplot", font_size=12.0, size=(5.0, 3.0)))
+    assert restyled.text == s.text and restyled.images[0].size == (500, 300)
+
+
+@pytest.mark.parametrize("lang,fmt,aspect", [("en", False, None), ("zh", False, None), ("en", True, None),
+                                             ("en", False, (0.3, 0.5)), ("zh", False, (0.3, 0.5))])  # fmt: skip
+def test_page_content_outlasts_the_page(lang, fmt, aspect):
+    """A page samples more blocks than it holds, so that the page, not the content, runs out: twice the blocks
+    draw the same page."""
+    cfg = DocumentConfig()
+    for i in range(3):
+        rng = random.Random(i)
+        c = document.sample_page(rng, cfg, lang, fmt, document.page_size(rng, cfg, aspect))
+        more = dataclasses.replace(c, blocks=c.blocks * 2)
+        assert document.draw_page(more).text(fmt) == document.draw_page(c).text(fmt)
+
+
+def contents(name: str, overrides: dict, n: int = 12) -> list:
+    r = RENDERERS[name]
+    cfg = build_config(r.config, overrides)
+    return [r.sample(sample_rng(0, i), cfg) for i in range(n)]
+
+
+def test_chart_config_ranges():
+    fixed = {"categories": [3, 3], "category_kinds": {"years": 1.0}, "first_year": [2000, 2000], "title_p": 0.0,
+             "magnitude": [3, 3], "value": [0.5, 0.5], "decimals": [1]}  # fmt: skip
+    for c in contents("chart", fixed):
+        assert c.categories == ["2000", "2001", "2002"] and c.title is None
+        assert {v for series in c.data.values() for v in series.values()} == {500.0}
+    titled = contents("chart", {"title_p": 1.0, "axis_titles_p": 1.0, "kinds": {"line": 1.0}, "series": [1, 1]})
+    assert all(c.title and c.x_title and c.y_title and len(c.data) == 1 for c in titled)
+
+
+def test_document_config_ranges():
+    page = {"langs": ["en"], "kinds": {"page": 1.0}, "format_p": 1.0}
+    headed = {**page, "blocks": {"heading": 1.0}, "heading_number_p": 1.0, "heading_number": [4, 4], "header_p": 0.0,
+              "footer_p": 1.0, "page_number": [7, 7], "block_gap": [0.0, 0.0]}  # fmt: skip
+    for c in contents("document", headed, 4):
+        assert c.page.header is None and c.page.footer == 7
+        assert all(b.text.startswith("4.4 ") and b.gap == 0.0 for b in c.page.blocks)
+    inline = {**page, "blocks": {"paragraph": 1.0}, "inline_math_p": 1.0, "inline_formulas": [2, 2]}
+    for c in contents("document", inline, 4):
+        assert all(len(b.math) == 2 and chr(layout.MATH_BASE + 1) in b.text for b in c.page.blocks)
+    listed = {**page, "blocks": {"list": 1.0}, "list_items": [3, 3], "list_numbered_p": 0.0, "item_chars": [30, 30]}
+    for c in contents("document", listed, 4):
+        assert all(len(b.items) == 3 and not b.numbered and max(map(len, b.items)) <= 30 for b in c.page.blocks)
+
+
+def test_formula_grammar_ranges():
+    fractions = {"classic_p": 0.0, "env_p": 0.0, "equation_p": 0.0, "depth": [1, 1], "terms": [1, 1],
+                 "kinds": {"fraction": 1.0}, "atoms": {"number": 1.0}, "integer_p": 1.0, "integer": [7, 7]}  # fmt: skip
+    drawn = {(c.latex, c.display) for c in contents("formula", {"grammar": fractions, "display_p": 0.0})}
+    assert drawn == {(r"\frac{7}{7}", False)}  # depth 1: a fraction of two depth-0 terms, each the integer 7
+    assert all(c.latex in formula.CLASSICS for c in contents("formula", {"grammar": {"classic_p": 1.0}}))
+    assert all(r"\begin{" in c.latex for c in contents("formula", {"grammar": {"classic_p": 0.0, "env_p": 1.0}}))
+
+
+def test_table_config_ranges():
+    fixed = {"rows": [6, 6], "cols": [3, 3], "column_kinds": ["percent"], "decimals": [2, 2], "multirow_p": 1.0,
+             "multirow_row_p": 1.0, "group_p": 0.0, "margin": [10, 10]}  # fmt: skip
+    for c in contents("table", fixed):
+        t = c.table
+        assert t.multirow == [0, 2, 4] and not t.groups and c.margin == 10
+        assert all(re.fullmatch(r"\d+\.\d%", cell) for row in t.rows for cell in row[1:])  # percent: one decimal fewer
+
+
+def test_effect_probabilities():
+    rng = random.Random(0)
+    assert {effects.sample_paper(rng, effects.PaperConfig(plain_p=1.0)) for _ in range(10)} == {None}
+    papers = [effects.sample_paper(rng, effects.PaperConfig(plain_p=0.0, grain=(3.0, 3.0))) for _ in range(10)]
+    assert {p.grain.sigma for p in papers} == {3.0}
+    assert {effects.sample_degradation(rng, effects.DegradeConfig(p=0.0)) for _ in range(10)} == {None}
+    full = [effects.sample_degradation(rng, effects.DegradeConfig(p=1.0, each_p=1.0, jpeg=(50, 50))) for _ in range(10)]
+    assert all(d.tilt and d.shadow and d.grain and d.blur and d.jpeg == 50 for d in full)
+    photos = [effects.sample_photo(rng, effects.PhotoConfig(texture_p=0.0, clutter=(3, 3))) for _ in range(10)]
+    assert all(p.texture is None and len(p.clutter) == 3 for p in photos)
+
+
+def test_scene_geometry_music_molecule_ranges():
+    scene = {"lines": [2, 2], "phrase_p": 1.0, "outline_p": 0.0, "shadow_p": 1.0, "soft_p": 1.0, "soft": [0.5, 0.5]}
+    assert all(len(c.lines) == 2 and c.outline == 0 and c.shadow and c.soft == 0.5 for c in contents("scene", scene))
+    squares = {"shapes": [2, 2], "weights": {"polygon": 1.0}, "polygon_sides": [4, 4], "dashed_p": 1.0}
+    for c in contents("geometry", squares):
+        drawn = [ln for ln in c.tikz if ln.startswith(r"\draw")]
+        assert len(drawn) == 2 and all(ln.startswith(r"\draw[dashed] (") and ln.count(" -- ") == 4 for ln in drawn)
+    rests = {"real_p": 0.0, "rest_p": 1.0, "grand_staff_p": 0.0, "key_fifths": [2, 2]}
+    for c in contents("music", rests):
+        rows = [ln.split("\t") for ln in c.kern.split("\n")]
+        notes = [t for r in rows for t in r if t[0].isdigit()]
+        assert {len(r) for r in rows} == {1} and ["*k[f#c#]"] in rows and all(t.endswith("r") for t in notes)
+    pool = {Chem.CanonSmiles(s) for s in molecule.smiles_pool("", 48)}
+    assert all(c.smiles in pool for c in contents("molecule", {"mutate_p": 0.0}))
+
+
+def test_page_types_config_ranges():
+    pages = contents("multipage", {"pages": [3, 3], "blocks": [1, 1]}, 4)
+    assert all(len(c.pages) == 3 and all(len(p.blocks) == 1 for p in c.pages) for c in pages)
+    crops = contents("multicrop", {"pages": [2, 2], "horizontal_p": 1.0}, 4)
+    assert all(c.horizontal and len(c.pages) == 2 for c in crops)
+    r = RENDERERS["finegrained"]
+    cfg = build_config(r.config, {"regions": {"lines": 1.0}, "region_lines": [2, 2], "document": {"langs": ["en"]}})
+    lines = [r.draw(r.sample(sample_rng(0, i), cfg)).text.count("\n") + 1 for i in range(4)]
+    assert max(lines) == 2  # two lines (one where the paragraph has one)

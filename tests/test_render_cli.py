@@ -1,10 +1,16 @@
 """data/render.py: deterministic shards, --part partitions, resume, failing samples skipped and counted."""
 
+import dataclasses
+import json
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from got.data.shards import read_samples
+from got.render import RENDERERS, build_config
 from got.render.run import RenderJob, run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,3 +70,31 @@ def test_lang_reaches_nested_configs(tmp_path):
     assert j.overrides("finegrained") == {"document": {"langs": ["zh"], "table": {"langs": ["zh"]}}}
     assert j.overrides("chart") == {"langs": ["zh"]} and j.overrides("formula") == {}
     assert j.prefix != RenderJob(out=str(tmp_path), num=1, types=("finegrained", "chart", "formula")).prefix
+
+
+def overridden(built, overrides: dict) -> None:
+    """Every override reached its field (a nested dict its nested config)."""
+    for key, value in overrides.items():
+        got = getattr(built, key)
+        if dataclasses.is_dataclass(got):
+            overridden(got, value)
+        else:
+            assert json.loads(json.dumps(got)) == value, key
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs/render").glob("*.yaml")), ids=lambda p: p.name)
+def test_render_configs_load(path, tmp_path):
+    config = runpy.run_path(str(ROOT / "data/render.py"))["load_config"](str(path))
+    job = RenderJob(out=str(tmp_path), num=1, weights=config.pop("weights", {}), configs=config)
+    assert config and set(job.weights) <= set(RENDERERS)
+    for name, overrides in config.items():
+        overridden(build_config(RENDERERS[name].config, overrides), overrides)
+
+
+def test_unknown_config_key_is_an_error_that_names_it(tmp_path):
+    (tmp_path / "bad.yaml").write_text("scene: {photo: {texture_q: 0.5}}\n")
+    cmd = [sys.executable, str(ROOT / "data/render.py"), "--types", "scene", "--num", "2", "--workers", "2",
+           "--out", str(tmp_path / "out"), "--config", str(tmp_path / "bad.yaml"), "--quiet"]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode != 0 and "SceneConfig.photo has no field(s) ['texture_q']" in out.stderr
+    assert not list((tmp_path / "out").glob("*.tar"))

@@ -1,8 +1,10 @@
 """Synthetic data engines for every GOT data type (docs/render.md).
 
-Each renderer is a pure function `render_<type>(rng: random.Random, cfg: <Type>Config) -> Sample`, deterministic
-for the state of rng. RENDERERS maps the type name to (function, config class); `sample_rng(seed, index)` gives
-sample `index` of a dataset its own generator, so any subset of indices renders the same wherever it runs.
+Each renderer is two steps: `sample_<type>(rng: random.Random, cfg: <Type>Config) -> <Type>Content` makes every
+random choice (texts, values, fonts, sizes, positions, effects), and `draw_<type>(content) -> Sample` draws it and
+writes its target with no randomness at all. `render_<type>(rng, cfg)` does both. RENDERERS maps the type name to
+its Renderer (sample, draw, config class); `sample_rng(seed, index)` gives sample `index` of a dataset its own
+generator, so any subset of indices renders the same wherever it runs.
 """
 
 from __future__ import annotations
@@ -11,39 +13,51 @@ import dataclasses
 import gc
 import random
 import typing
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from got.data.sample import Sample
-from got.render.chart import ChartConfig, render_chart
-from got.render.document import DocumentConfig, render_document
+from got.render import (
+    chart,
+    document,
+    finegrained,
+    formula,
+    geometry,
+    line,
+    molecule,
+    multicrop,
+    multipage,
+    music,
+    scene,
+    table,
+)
 from got.render.engines import RenderError
-from got.render.finegrained import FinegrainedConfig, render_finegrained
-from got.render.formula import FormulaConfig, render_formula
-from got.render.geometry import GeometryConfig, render_geometry
-from got.render.line import LineConfig, render_line
-from got.render.molecule import MoleculeConfig, render_molecule
-from got.render.multicrop import MulticropConfig, render_multicrop
-from got.render.multipage import MultipageConfig, render_multipage
-from got.render.music import MusicConfig, render_music
-from got.render.scene import SceneConfig, render_scene
-from got.render.table import TableConfig, render_table
 
-RENDERERS: dict[str, tuple[Callable[[random.Random, Any], Sample], type]] = {
-    "document": (render_document, DocumentConfig),
-    "line": (render_line, LineConfig),
-    "scene": (render_scene, SceneConfig),
-    "formula": (render_formula, FormulaConfig),
-    "table": (render_table, TableConfig),
-    "molecule": (render_molecule, MoleculeConfig),
-    "music": (render_music, MusicConfig),
-    "geometry": (render_geometry, GeometryConfig),
-    "chart": (render_chart, ChartConfig),
-    "finegrained": (render_finegrained, FinegrainedConfig),
-    "multipage": (render_multipage, MultipageConfig),
-    "multicrop": (render_multicrop, MulticropConfig),
+
+class Renderer(NamedTuple):
+    sample: Callable[[random.Random, Any], Any]  # (rng, config) -> content
+    draw: Callable[[Any], Sample]  # content -> sample, deterministic
+    config: type
+
+
+RENDERERS: dict[str, Renderer] = {
+    "document": Renderer(document.sample_document, document.draw_document, document.DocumentConfig),
+    "line": Renderer(line.sample_line, line.draw_line, line.LineConfig),
+    "scene": Renderer(scene.sample_scene, scene.draw_scene, scene.SceneConfig),
+    "formula": Renderer(formula.sample_formula, formula.draw_formula, formula.FormulaConfig),
+    "table": Renderer(table.sample_table, table.draw_table, table.TableConfig),
+    "molecule": Renderer(molecule.sample_molecule, molecule.draw_molecule, molecule.MoleculeConfig),
+    "music": Renderer(music.sample_music, music.draw_music, music.MusicConfig),
+    "geometry": Renderer(geometry.sample_geometry, geometry.draw_geometry, geometry.GeometryConfig),
+    "chart": Renderer(chart.sample_chart, chart.draw_chart, chart.ChartConfig),
+    "finegrained": Renderer(
+        finegrained.sample_finegrained, finegrained.draw_finegrained, finegrained.FinegrainedConfig
+    ),
+    "multipage": Renderer(multipage.sample_multipage, multipage.draw_multipage, multipage.MultipageConfig),
+    "multicrop": Renderer(multicrop.sample_multicrop, multicrop.draw_multicrop, multicrop.MulticropConfig),
 }
 
-__all__ = ["RENDERERS", "RenderError", "build_config", "render", "sample_rng"]
+__all__ = ["RENDERERS", "RenderError", "Renderer", "build_config", "render", "sample_rng"]
 
 
 def sample_rng(seed: int, index: int) -> random.Random:
@@ -51,23 +65,23 @@ def sample_rng(seed: int, index: int) -> random.Random:
     return random.Random(f"got-render/{seed}/{index}")
 
 
-def build_config(cls: type, overrides: dict | None = None):
-    """cls(**overrides), recursing into nested dataclass fields and turning lists into tuples; unknown keys raise."""
-    overrides = overrides or {}
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(overrides) - set(fields)
-    if unknown:
-        raise ValueError(f"{cls.__name__} has no field(s) {sorted(unknown)}; it has {sorted(fields)}")
+def build_config(cls: type, overrides: dict | None = None, where: str = "", base=None):
+    """cls's defaults (or base) with overrides applied: nested dataclass fields take their own overrides on top of
+    their defaults (finegrained's {document: {langs: [en]}} keeps its smaller pages), lists become tuples. An
+    unknown key raises a ValueError that names it and where it is (e.g. ChartConfig.degrade)."""
+    overrides, where, base = overrides or {}, where or cls.__name__, cls() if base is None else base
+    fields = {f.name for f in dataclasses.fields(cls)}
+    if unknown := set(overrides) - fields:
+        raise ValueError(f"{where} has no field(s) {sorted(unknown)}; it has {sorted(fields)}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in overrides.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
-            value = build_config(hint, value)
+        if dataclasses.is_dataclass(hints[name]) and isinstance(value, dict):
+            value = build_config(hints[name], value, f"{where}.{name}", getattr(base, name))
         elif isinstance(value, list):
             value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         kwargs[name] = value
-    return cls(**kwargs)
+    return dataclasses.replace(base, **kwargs)
 
 
 _warm: set[str] = set()
@@ -77,8 +91,8 @@ def render(name: str, rng: random.Random, cfg: Any = None) -> Sample:
     """Render one sample of a type, with its default config unless cfg is given."""
     if name not in RENDERERS:
         raise ValueError(f"unknown render type {name!r}; known: {', '.join(RENDERERS)}")
-    fn, cls = RENDERERS[name]
-    sample = fn(rng, cfg if cfg is not None else cls())
+    r = RENDERERS[name]
+    sample = r.draw(r.sample(rng, cfg if cfg is not None else r.config()))
     if name not in _warm:
         # The first sample of a type fills the long-lived caches (corpora, fonts, matplotlib's font and style
         # tables). Freezing them takes them out of the cyclic GC's full collections, which otherwise rescan them

@@ -4,12 +4,18 @@ varied fonts, sizes and spacing; format pages add inline and display formulas an
 A sample is a page, or a line or paragraph slice cut from one (stage-1 data). Targets: the drawn lines in reading
 order (`OCR: `; lines joined by newlines, blocks by blank lines), or Mathpix-style markdown (`OCR with format: `;
 `#`/`##` headings, `-`/`1.` lists, `\\( \\)` and `\\[ \\]` formulas, LaTeX tabulars).
+
+sample_page draws every choice of a page (typography, geometry, texts, formulas, tables) into a PageContent, with
+more blocks than the page holds; draw_page lays them out until the page is full. The target is what the layout
+fits on the page: a function of the content alone.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from PIL import Image
 
@@ -18,6 +24,9 @@ from got.render import effects, engines, fonts, formula, layout, table, text
 
 BULLETS = ("• ", "– ", "* ", "▪ ")
 IMAGE_BLOCKS = ("formula", "table")
+TEXT_BLOCKS = ("paragraph", "item", "heading", "title")
+OVERFILL = 1.5  # a page samples blocks that would fill its columns this many times (the layout takes what fits)
+EM_PER_CHAR = {"en": 0.5, "zh": 1.0}  # a character's rough advance, for column widths and page capacity
 
 
 @dataclass
@@ -27,6 +36,9 @@ class DocumentConfig:
     format_p: float = 0.5  # pages with a markdown target (and formulas and tables) rather than plain text
     width: tuple[int, int] = (800, 1100)  # page width, px
     aspect: tuple[float, float] = (1.25, 1.45)  # height / width
+    slice_aspect: tuple[float, float] = (0.3, 0.5)  # of the short page a line or paragraph slice is cut from
+    # margin round a slice (or a fine-grained region), in line heights; less where it would reach other text
+    slice_pad: tuple[float, float] = (0.1, 0.8)
     margin: tuple[float, float] = (0.05, 0.1)  # fraction of the width
     columns: tuple[float, ...] = (0.5, 0.35, 0.15)  # weights of 1, 2, 3 columns
     min_column_chars: int = 32  # fewer columns when a column line would hold fewer characters
@@ -35,13 +47,33 @@ class DocumentConfig:
     spacing: tuple[float, float] = (1.25, 1.7)  # line height / size
     justify_p: float = 0.5
     indent_p: float = 0.5  # first-line indent of paragraphs
+    indent: tuple[int, int] = (1, 3)  # that indent in English, ems (Chinese indents 2)
+    heading_scale: tuple[float, float] = (1.1, 1.5)  # heading size / body size
     title_p: float = 0.6
+    title_scale: tuple[float, float] = (1.5, 2.2)  # title size / body size
     header_p: float = 0.3  # running header line
     footer_p: float = 0.4  # page number
+    page_number: tuple[int, int] = (1, 400)
+    # words of a title, a running header and a heading (characters in Chinese)
+    title_words: dict[str, tuple[int, int]] = field(default_factory=lambda: {"en": (3, 10), "zh": (5, 16)})
+    header_words: dict[str, tuple[int, int]] = field(default_factory=lambda: {"en": (3, 8), "zh": (3, 8)})
+    heading_words: dict[str, tuple[int, int]] = field(default_factory=lambda: {"en": (2, 7), "zh": (4, 12)})
     blocks: dict[str, float] = field(
         default_factory=lambda: {"paragraph": 0.6, "heading": 0.14, "list": 0.1, "formula": 0.08, "table": 0.08}
     )  # formula and table only on format pages
+    block_gap: tuple[float, float] = (0.4, 1.0)  # space before a block, in body sizes
+    heading_number_p: float = 0.4  # a section number ("2.3 ") before a heading
+    heading_number: tuple[int, int] = (1, 9)  # each part of it
+    list_items: tuple[int, int] = (2, 5)
+    list_numbered_p: float = 0.4  # "1. " items rather than bullets
+    item_chars: tuple[int, int] = (30, 160)  # at most, per list item
+    paragraph_chars: tuple[int, int] = (150, 700)  # at most, per paragraph
+    formula_scale: tuple[float, float] = (1.0, 1.3)  # display formula size / body size
+    display_grammar: formula.GrammarConfig = field(default_factory=lambda: formula.GrammarConfig(depth=(1, 2)))
     inline_math_p: float = 0.3  # format paragraphs that carry inline formulas
+    inline_formulas: tuple[int, int] = (1, 2)  # in such a paragraph
+    inline_grammar: formula.GrammarConfig = field(
+        default_factory=lambda: formula.GrammarConfig(depth=(1, 1), env_p=0.0, classic_p=0.05))  # fmt: skip
     ink: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (0, 0, 0), (0, 0, 0), (45, 45, 45), (20, 30, 90), (60, 35, 20))
     paper: effects.PaperConfig = field(default_factory=effects.PaperConfig)
     degrade: effects.DegradeConfig = field(default_factory=effects.DegradeConfig)
@@ -50,137 +82,275 @@ class DocumentConfig:
 
 
 @dataclass
-class _Fill:
-    """What one page draws with."""
+class Typography:
+    """What a document's text is set in (the pages of a multi-page document share it)."""
 
-    rng: random.Random
-    cfg: DocumentConfig
-    lang: str
-    fmt: bool
+    ink: tuple[int, int, int]
     body: layout.Style
     heading: layout.Style
-    ink: tuple[int, int, int]
 
 
-def _styles(rng: random.Random, cfg: DocumentConfig, lang: str, width: int, ink) -> tuple[layout.Style, layout.Style]:
-    fc = cfg.text.fonts
+def sample_typography(rng: random.Random, cfg: DocumentConfig, lang: str, width: int) -> Typography:
+    fc, ink = cfg.text.fonts, rng.choice(cfg.ink)
     size = round(width * rng.uniform(*cfg.font_size))
-    body = layout.Style(fonts.pick(rng, lang, bold=False, italic=False, cfg=fc), size, ink,
-                        rng.uniform(*cfg.spacing), "justify" if rng.random() < cfg.justify_p else "left",
-                        size * (2 if lang == "zh" else rng.randint(1, 3)) if rng.random() < cfg.indent_p else 0)  # fmt: skip
-    heading = layout.Style(fonts.pick(rng, lang, bold=True, italic=False, cfg=fc), round(size * rng.uniform(1.1, 1.5)),
-                           ink, 1.3)  # fmt: skip
-    return body, heading
+    indent = size * (2 if lang == "zh" else rng.randint(*cfg.indent)) if rng.random() < cfg.indent_p else 0
+    body = layout.Style(fonts.pick(rng, lang, bold=False, italic=False, cfg=fc), size, ink, rng.uniform(*cfg.spacing),
+                        "justify" if rng.random() < cfg.justify_p else "left", indent)  # fmt: skip
+    heading_face = fonts.pick(rng, lang, bold=True, italic=False, cfg=fc)
+    heading_size = round(size * rng.uniform(*cfg.heading_scale))
+    return Typography(ink, body, layout.Style(heading_face, heading_size, ink, 1.3))
 
 
-def _inline_math(f: _Fill, paragraph: str) -> tuple[str, list[layout.Math]]:
-    """Put 1-2 short formulas between the paragraph's words (characters in Chinese)."""
-    maths, out = [], paragraph
-    for _ in range(f.rng.randint(1, 2)):
-        latex = formula.inline_latex(f.rng)
-        img, depth = engines.mathjax(latex, f.body.size, display=False, color=formula.hex_color(f.ink))
-        if img.height > 2 * f.body.size or img.width > 12 * f.body.size:  # tall or long: would break the line grid
-            continue
-        ph = chr(layout.MATH_BASE + len(maths))
-        maths.append(layout.Math(img, latex, depth))
-        if f.lang == "zh":
-            i = f.rng.randrange(len(out) + 1)
-            out = out[:i] + ph + out[i:]
-        else:
-            words = out.split(" ")
-            words.insert(f.rng.randrange(len(words) + 1), ph)
-            out = " ".join(words)
-    return out, maths
+# --- blocks: each holds its sampled content and places itself on a page ------------------------------------------
 
 
-def _place_block(page: layout.Page, f: _Fill, kind: str) -> bool:
-    rng, b = f.rng, f.body
-    gap = b.size * rng.uniform(0.4, 1.0)
-    if kind == "heading":
-        words = (2, 7) if f.lang == "en" else (4, 12)
-        number = f"{rng.randint(1, 9)}.{rng.randint(1, 9)} " if rng.random() < 0.4 else ""
-        title = number + text.phrase(rng, f.lang, *words, cfg=f.cfg.text)
-        return page.place_text("heading", title, f.heading, md_prefix="## ", space_before=gap * 1.5)
-    if kind == "list":
-        numbered, bullet = rng.random() < 0.4, rng.choice(BULLETS)
-        item = layout.Style(b.face, b.size, b.color, b.spacing, "left")
-        for i in range(rng.randint(2, 5)):
-            marker = f"{i + 1}. " if numbered else bullet
-            line = text.paragraph(rng, f.lang, rng.randint(30, 160), f.cfg.text)
-            md = f"{i + 1}. " if numbered else "- "
-            if not page.place_text("item", line, item, marker=marker, md_prefix=md, space_before=gap * (0.3 if i else 1)):  # fmt: skip
+@dataclass
+class Heading:
+    kind: ClassVar[str] = "heading"
+    gap: float  # px above
+    text: str
+
+    def place(self, page: layout.Page, t: Typography) -> bool:
+        return page.place_text("heading", self.text, t.heading, md_prefix="## ", space_before=self.gap * 1.5)
+
+
+@dataclass
+class ListBlock:
+    kind: ClassVar[str] = "list"
+    gap: float
+    items: list[str]
+    numbered: bool
+    bullet: str
+
+    def place(self, page: layout.Page, t: Typography) -> bool:
+        b = t.body
+        style = layout.Style(b.face, b.size, b.color, b.spacing, "left")
+        for i, item in enumerate(self.items):
+            marker, md = (f"{i + 1}. ", f"{i + 1}. ") if self.numbered else (self.bullet, "- ")
+            if not page.place_text("item", item, style, marker=marker, md_prefix=md, space_before=self.gap * (0.3 if i else 1)):  # fmt: skip
                 return False
         return True
-    if kind == "formula":
-        latex = formula.random_latex(rng, depth=rng.randint(1, 2))
-        img, _ = engines.mathjax(latex, b.size * rng.uniform(1.0, 1.3), color=formula.hex_color(f.ink))
+
+
+@dataclass
+class DisplayFormula:
+    kind: ClassVar[str] = "formula"
+    gap: float
+    latex: str
+    scale: float  # size / body size
+
+    def place(self, page: layout.Page, t: Typography) -> bool:
+        img, _ = engines.mathjax(self.latex, t.body.size * self.scale, color=formula.hex_color(t.ink))
         if img.width > page.col_width:
             img = img.resize((int(page.col_width), max(1, int(img.height * page.col_width / img.width))), Image.LANCZOS)  # fmt: skip
-        return page.place_image("formula", img, formula.wrap(latex, True), space_before=gap)
+        return page.place_image("formula", img, formula.wrap(self.latex, True), space_before=self.gap)
+
+
+@dataclass
+class TableBlock:
+    kind: ClassVar[str] = "table"
+    gap: float
+    table: table.Table
+    face: fonts.Face
+    pad_em: float
+    row_em: float
+
+    def place(self, page: layout.Page, t: Typography) -> bool:
+        size = round(t.body.size * 0.9)
+        made = table.fit_table(self.table, self.face, size, self.pad_em, self.row_em, t.ink, page.col_width)
+        return made is not None and page.place_image("table", made[0], made[1], space_before=self.gap)
+
+
+@dataclass
+class Paragraph:
+    kind: ClassVar[str] = "paragraph"
+    gap: float
+    text: str  # inline formula i stands in it as chr(layout.MATH_BASE + i)
+    math: list[str]  # the inline formulas' LaTeX
+
+    def place(self, page: layout.Page, t: Typography) -> bool:
+        body, maths = self.text, []
+        for i, latex in enumerate(self.math):
+            mark = chr(layout.MATH_BASE + i)
+            img, depth = engines.mathjax(latex, t.body.size, display=False, color=formula.hex_color(t.ink))
+            if img.height > 2 * t.body.size or img.width > 12 * t.body.size:  # would break the line grid: left out
+                body = body.replace(" " + mark, "").replace(mark + " ", "").replace(mark, "")
+                continue
+            body = body.replace(mark, chr(layout.MATH_BASE + len(maths)))  # the formulas kept, renumbered
+            maths.append(layout.Math(img, latex, depth))
+        return page.place_text("paragraph", body, t.body, space_before=self.gap, math=maths)
+
+
+def _paragraph(rng: random.Random, cfg: DocumentConfig, lang: str, fmt: bool, gap: float) -> Paragraph:
+    """Real prose; in a format paragraph, sometimes 1-2 short formulas between its words (characters in Chinese)."""
+    out, latex = text.paragraph(rng, lang, rng.randint(*cfg.paragraph_chars), cfg.text), []
+    if not (fmt and rng.random() < cfg.inline_math_p):
+        return Paragraph(gap, out, latex)
+    for _ in range(rng.randint(*cfg.inline_formulas)):
+        mark = chr(layout.MATH_BASE + len(latex))
+        latex.append(formula.random_latex(rng, cfg.inline_grammar))
+        if lang == "zh":
+            i = rng.randrange(len(out) + 1)
+            out = out[:i] + mark + out[i:]
+        else:
+            words = out.split(" ")
+            words.insert(rng.randrange(len(words) + 1), mark)
+            out = " ".join(words)
+    return Paragraph(gap, out, latex)
+
+
+def _sample_block(rng: random.Random, cfg: DocumentConfig, lang: str, fmt: bool, t: Typography, kind: str):
+    gap = t.body.size * rng.uniform(*cfg.block_gap)
+    if kind == "heading":
+        n = cfg.heading_number
+        number = f"{rng.randint(*n)}.{rng.randint(*n)} " if rng.random() < cfg.heading_number_p else ""
+        return Heading(gap, number + text.phrase(rng, lang, *cfg.heading_words[lang], cfg=cfg.text))
+    if kind == "list":
+        numbered, bullet = rng.random() < cfg.list_numbered_p, rng.choice(BULLETS)
+        n = rng.randint(*cfg.list_items)
+        items = [text.paragraph(rng, lang, rng.randint(*cfg.item_chars), cfg.text) for _ in range(n)]
+        return ListBlock(gap, items, numbered, bullet)
+    if kind == "formula":
+        return DisplayFormula(gap, formula.random_latex(rng, cfg.display_grammar), rng.uniform(*cfg.formula_scale))
     if kind == "table":
-        made = table.table_image(rng, f.cfg.table, f.lang, round(b.size * 0.9), page.col_width, f.ink)
-        return made is not None and page.place_image("table", made[0], made[1], space_before=gap)
-    body = text.paragraph(rng, f.lang, rng.randint(150, 700), f.cfg.text)
-    maths: list[layout.Math] = []
-    if f.fmt and rng.random() < f.cfg.inline_math_p:
-        body, maths = _inline_math(f, body)
-    return page.place_text("paragraph", body, b, space_before=gap, math=maths)
+        return TableBlock(gap, table.random_table(rng, cfg.table, lang), *table.sample_look(rng, cfg.table, lang))
+    return _paragraph(rng, cfg, lang, fmt, gap)
 
 
-def typography(rng: random.Random, cfg: DocumentConfig, lang: str, width: int) -> tuple:
-    """(ink, body style, heading style): what compose draws a page's text with."""
-    ink = rng.choice(cfg.ink)
-    return (ink, *_styles(rng, cfg, lang, width, ink))
+Block = Heading | ListBlock | DisplayFormula | TableBlock | Paragraph
 
 
-def compose(rng: random.Random, cfg: DocumentConfig, lang: str, fmt: bool, size: tuple[int, int],
-            max_blocks: int = 200, typeset: tuple | None = None) -> layout.Page:  # fmt: skip
-    """A filled page, undegraded, with its blocks and line boxes (documents, fine-grained, multi-page, multi-crop).
-    typeset (from typography()) gives the pages of one document the same fonts, sizes and ink."""
-    w, h = size
-    ink, body, heading = typeset or typography(rng, cfg, lang, w)
-    f = _Fill(rng, cfg, lang, fmt, body, heading, ink)
-    margins = [round(w * rng.uniform(*cfg.margin)) for _ in range(4)]
-    n = rng.choices((1, 2, 3), weights=cfg.columns)[0]
-    gutter = round(w * rng.uniform(*cfg.gutter))
-    per_char = body.size * (1.0 if lang == "zh" else 0.5)
-    while n > 1 and (w - margins[0] - margins[2] - (n - 1) * gutter) / n < cfg.min_column_chars * per_char:
+def _lines(block: Block, per_line: float) -> int:
+    """About how many lines of text a block sets (for sampling enough blocks to fill a page). Formulas and tables
+    count none: they may find no room, and then text alone has to fill the page."""
+    if isinstance(block, ListBlock):
+        return sum(math.ceil(len(item) / per_line) for item in block.items)
+    return math.ceil(len(block.text) / per_line) if isinstance(block, (Heading, Paragraph)) else 0
+
+
+# --- pages ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PageContent:
+    """Everything a page draws: its blocks run on past what fits, and the layout stops where the page is full."""
+
+    lang: str
+    fmt: bool  # markdown target, formulas and tables
+    size: tuple[int, int]
+    typography: Typography
+    margins: tuple[int, ...]  # left, top, right, bottom, px
+    columns: int
+    gutter: int  # px
+    paper: effects.Paper | None
+    header: str | None  # the running header
+    title: str | None
+    title_size: int  # px
+    blocks: list[Block]
+    footer: int | None  # the page number
+
+
+def _columns(cfg: DocumentConfig, lang: str, w: int, margins: tuple[int, ...], n: int, gutter: int, size: int) -> int:
+    """n, or fewer columns when a column line would hold fewer than min_column_chars characters."""
+    line = cfg.min_column_chars * size * EM_PER_CHAR[lang]
+    while n > 1 and (w - margins[0] - margins[2] - (n - 1) * gutter) / n < line:
         n -= 1
-    page = layout.Page(effects.paper(rng, size, cfg.paper), margins, n, gutter)
-    page.meta = {"columns": n, "font": body.face.name, "size": body.size}
-    small = layout.Style(body.face, max(9, round(body.size * 0.8)), ink, 1.3, "center")
-    if rng.random() < cfg.header_p:
-        running = text.phrase(rng, lang, 3, 8, cfg.text)
-        page.place_text("header", running, small, md_prefix="", full_width=True)
-        page.y += body.size
-    footer = rng.random() < cfg.footer_p
-    footer_space = round(small.size * 3) if footer else 0
-    page.bottom -= footer_space
-    if rng.random() < cfg.title_p:
-        title_style = layout.Style(heading.face, round(body.size * rng.uniform(1.5, 2.2)), ink, 1.25, "center")
-        words = (3, 10) if lang == "en" else (5, 16)
-        page.place_text("title", text.phrase(rng, lang, *words, cfg=cfg.text), title_style, md_prefix="# ", full_width=True)  # fmt: skip
-        page.y += body.size
-    page.start_columns()
-    kinds = [k for k in cfg.blocks if fmt or k not in IMAGE_BLOCKS]
-    for _ in range(max_blocks):
+    return n
+
+
+def _sample_blocks(rng: random.Random, cfg: DocumentConfig, c: PageContent, max_blocks: int) -> list[Block]:
+    """Blocks until they would fill the page's columns OVERFILL times (or max_blocks)."""
+    (w, h), m, body = c.size, c.margins, c.typography.body
+    col_width = (w - m[0] - m[2] - (c.columns - 1) * c.gutter) / c.columns
+    per_line, capacity = col_width / (body.size * EM_PER_CHAR[c.lang]), c.columns * (h - m[1] - m[3]) / body.line_height
+    kinds = [k for k in cfg.blocks if c.fmt or k not in IMAGE_BLOCKS]
+    blocks, lines = [], 0
+    while len(blocks) < max_blocks and lines < OVERFILL * capacity:
         kind = rng.choices(kinds, [cfg.blocks[k] for k in kinds])[0]
-        if not _place_block(page, f, kind):
-            if kind not in IMAGE_BLOCKS:
-                break  # text ran off the page
-            kinds = [k for k in kinds if k not in IMAGE_BLOCKS]  # no room for a picture: text fills the rest
-    if footer:  # in the reserved strip; as the last column, so that it cannot flow anywhere else
+        blocks.append(_sample_block(rng, cfg, c.lang, c.fmt, c.typography, kind))
+        lines += _lines(blocks[-1], per_line)
+    return blocks
+
+
+def sample_page(rng: random.Random, cfg: DocumentConfig, lang: str, fmt: bool, size: tuple[int, int],
+                max_blocks: int = 200, typography: Typography | None = None) -> PageContent:  # fmt: skip
+    """A page's content; typography (from sample_typography) gives the pages of one document the same fonts,
+    sizes and ink."""
+    w, _ = size
+    t = typography or sample_typography(rng, cfg, lang, w)
+    margins = tuple(round(w * rng.uniform(*cfg.margin)) for _ in range(4))
+    n, gutter = rng.choices((1, 2, 3), weights=cfg.columns)[0], round(w * rng.uniform(*cfg.gutter))
+    n = _columns(cfg, lang, w, margins, n, gutter, t.body.size)
+    paper = effects.sample_paper(rng, cfg.paper)
+    header = text.phrase(rng, lang, *cfg.header_words[lang], cfg=cfg.text) if rng.random() < cfg.header_p else None
+    title = text.phrase(rng, lang, *cfg.title_words[lang], cfg=cfg.text) if rng.random() < cfg.title_p else None
+    title_size = round(t.body.size * rng.uniform(*cfg.title_scale))
+    footer = rng.randint(*cfg.page_number) if rng.random() < cfg.footer_p else None
+    c = PageContent(lang, fmt, size, t, margins, n, gutter, paper, header, title, title_size, [], footer)
+    c.blocks = _sample_blocks(rng, cfg, c, max_blocks)
+    return c
+
+
+def _fill(page: layout.Page, blocks: list[Block], t: Typography) -> None:
+    """Place blocks in order until text runs off the page; once a picture fits nowhere, only text follows."""
+    pictures = True
+    for block in blocks:
+        picture = block.kind in IMAGE_BLOCKS
+        if picture and not pictures:
+            continue
+        if not block.place(page, t):
+            if not picture:
+                return
+            pictures = False
+
+
+def draw_page(c: PageContent) -> layout.Page:
+    """The filled page, undegraded, with its blocks and line boxes (documents, fine-grained, multi-page, multi-crop)."""
+    t = c.typography
+    page = layout.Page(effects.draw_paper(c.size, c.paper), c.margins, c.columns, c.gutter)
+    page.meta = {"columns": c.columns, "font": t.body.face.name, "size": t.body.size}
+    small = layout.Style(t.body.face, max(9, round(t.body.size * 0.8)), t.ink, 1.3, "center")
+    if c.header is not None:
+        page.place_text("header", c.header, small, md_prefix="", full_width=True)
+        page.y += t.body.size
+    footer_space = round(small.size * 3) if c.footer is not None else 0
+    page.bottom -= footer_space
+    if c.title is not None:
+        title_style = layout.Style(t.heading.face, c.title_size, t.ink, 1.25, "center")
+        page.place_text("title", c.title, title_style, md_prefix="# ", full_width=True)
+        page.y += t.body.size
+    page.start_columns()
+    _fill(page, c.blocks, t)
+    if c.footer is not None:  # in the reserved strip; as the last column, so that it cannot flow anywhere else
         page.col, page.y = page.n - 1, page.bottom + small.size
         page.bottom += footer_space
-        page.place_text("footer", str(rng.randint(1, 400)), small, full_width=True)
+        page.place_text("footer", str(c.footer), small, full_width=True)
     return page
 
 
-def pad_box(page: layout.Page, box: effects.Box, rng: random.Random) -> effects.Box:
-    """The box plus a random margin that stops halfway to every other drawn line, so that a crop or a frame
-    shows only the box's own text."""
+def compose(rng: random.Random, cfg: DocumentConfig, lang: str, fmt: bool, size: tuple[int, int]) -> layout.Page:
+    """A random page, drawn."""
+    return draw_page(sample_page(rng, cfg, lang, fmt, size))
+
+
+def page_size(rng: random.Random, cfg: DocumentConfig, aspect: tuple[float, float] | None = None) -> tuple[int, int]:
+    w = rng.randint(*cfg.width)
+    return w, round(w * rng.uniform(*(aspect or cfg.aspect)))
+
+
+# --- regions of a drawn page: slices here, fine-grained regions --------------------------------------------------
+
+
+def pick(items: list, u: float):
+    """The item at fraction u in [0, 1) of the list: a choice sampled before the list exists."""
+    return items[min(int(u * len(items)), len(items) - 1)]
+
+
+def pad_box(page: layout.Page, box: effects.Box, pad: float) -> effects.Box:
+    """The box plus a margin of `pad` line heights that stops halfway to every other drawn line, so that a crop or a
+    frame shows only the box's own text."""
     x1, y1, x2, y2 = box
-    pads = [(y2 - y1) * rng.uniform(0.1, 0.8)] * 4
+    pads = [(y2 - y1) * pad] * 4
     for ln in (ln for b in page.blocks for ln in b.lines):
         a1, b1, a2, b2 = ln.box
         if a2 > x1 and a1 < x2:  # overlaps horizontally: limits the vertical margins
@@ -207,28 +377,50 @@ def union(lines: list[layout.Line]) -> effects.Box:
     return (min(ln.box[0] for ln in lines), min(ln.box[1] for ln in lines), max(ln.box[2] for ln in lines), max(ln.box[3] for ln in lines))  # fmt: skip
 
 
-TEXT_BLOCKS = ("paragraph", "item", "heading", "title")
+def text_blocks(page: layout.Page, what: str) -> list[layout.Block]:
+    blocks = [b for b in page.blocks if b.kind in TEXT_BLOCKS]
+    if not blocks:
+        raise engines.RenderError(f"page has no text {what}")
+    return blocks
 
 
-def page_size(rng: random.Random, cfg: DocumentConfig, aspect: tuple[float, float] | None = None) -> tuple[int, int]:
-    w = rng.randint(*cfg.width)
-    return w, round(w * rng.uniform(*(aspect or cfg.aspect)))
+# --- the document renderer ---------------------------------------------------------------------------------------
 
 
-def render_document(rng: random.Random, cfg: DocumentConfig) -> Sample:
+@dataclass
+class DocumentContent:
+    kind: str  # page | line | paragraph (a slice of a short page)
+    page: PageContent
+    pick: float  # which line or paragraph a slice is, as a fraction of the page's (pick)
+    pad: float  # a slice's margin (pad_box)
+    degradation: effects.Degradation | None
+
+
+def sample_document(rng: random.Random, cfg: DocumentConfig) -> DocumentContent:
     lang = rng.choice(cfg.langs)
     kind = rng.choices(list(cfg.kinds), weights=list(cfg.kinds.values()))[0]
     fmt = kind == "page" and rng.random() < cfg.format_p
     # a slice needs only a few lines around it: a short page renders them 3x faster than a full one
-    page = compose(rng, cfg, lang, fmt, page_size(rng, cfg, None if kind == "page" else (0.3, 0.5)))
-    extra = {"kind": kind, **page.meta}
-    if kind == "page":
-        image, _ = effects.degrade(page.image, rng, cfg.degrade)
+    page = sample_page(rng, cfg, lang, fmt, page_size(rng, cfg, None if kind == "page" else cfg.slice_aspect))
+    pick, pad = rng.random(), rng.uniform(*cfg.slice_pad)
+    return DocumentContent(kind, page, pick, pad, effects.sample_degradation(rng, cfg.degrade))
+
+
+def draw_document(c: DocumentContent) -> Sample:
+    page, lang, fmt = draw_page(c.page), c.page.lang, c.page.fmt
+    extra = {"kind": c.kind, **page.meta}
+    if c.kind == "page":
+        image, _ = effects.degrade(page.image, c.degradation)
         return Sample([image], page.text(fmt), task="format" if fmt else "ocr", lang=lang, source="render/document", extra=extra)  # fmt: skip
-    texts = [b for b in page.blocks if b.kind in TEXT_BLOCKS]
-    if not texts:
-        raise engines.RenderError("page has no text block to slice")
-    lines = [rng.choice([ln for b in texts for ln in b.lines])] if kind == "line" else text_lines(page, rng.choice(texts))
-    crop = page.image.crop(tuple(round(v) for v in pad_box(page, union(lines), rng)))
-    image, _ = effects.degrade(crop, rng, cfg.degrade)
+    texts = text_blocks(page, "block to slice")
+    if c.kind == "line":
+        lines = [pick([ln for b in texts for ln in b.lines], c.pick)]
+    else:
+        lines = text_lines(page, pick(texts, c.pick))
+    crop = page.image.crop(tuple(round(v) for v in pad_box(page, union(lines), c.pad)))
+    image, _ = effects.degrade(crop, c.degradation)
     return Sample([image], "\n".join(ln.text for ln in lines), task="ocr", lang=lang, source="render/document", extra=extra)  # fmt: skip
+
+
+def render_document(rng: random.Random, cfg: DocumentConfig) -> Sample:
+    return draw_document(sample_document(rng, cfg))

@@ -27,78 +27,100 @@ CLASSICS = (
     r"i \hbar \frac{\partial}{\partial t} \Psi = \hat{H} \Psi", r"\det(A - \lambda I) = 0",
     r"F = G \frac{m_{1} m_{2}}{r^{2}}", r"\oint_{C} \mathbf{F} \cdot d\mathbf{r} = 0",
 )  # fmt: skip
+ENVIRONMENTS = ("pmatrix", "bmatrix", "vmatrix", "cases", "aligned")
 
 
-def _atom(rng: random.Random) -> str:
-    r = rng.random()
-    if r < 0.5:
-        return rng.choice(VARS)
-    if r < 0.7:
-        return rng.choice(GREEK)
-    return str(rng.randint(0, 20)) if rng.random() < 0.8 else f"{rng.uniform(0, 10):.{rng.randint(1, 2)}f}"
+@dataclass
+class GrammarConfig:
+    """The LaTeX grammar's choices: what an atom and a term are, how deep and long expressions grow."""
+
+    depth: tuple[int, int] = (1, 3)  # nesting of terms inside terms
+    env_p: float = 0.15  # a matrix, cases or aligned environment (ENVIRONMENTS, picked uniformly)
+    classic_p: float = 0.1  # one of the CLASSICS
+    equation_p: float = 0.75  # an expression, a relation and another expression (else a lone expression)
+    terms: tuple[int, int] = (1, 3)  # terms of an expression joined by binary operators (an exponent is one term)
+    atoms: dict[str, float] = field(default_factory=lambda: {"var": 0.5, "greek": 0.2, "number": 0.3})
+    integer_p: float = 0.8  # a number atom is an integer (else a decimal)
+    integer: tuple[int, int] = (0, 20)
+    decimal: tuple[float, float] = (0.0, 10.0)
+    decimal_places: tuple[int, int] = (1, 2)
+    # a term's kind (at depth 0 always an atom)
+    kinds: dict[str, float] = field(default_factory=lambda: {
+        "atom": 0.3, "power": 0.15, "subscript": 0.1, "fraction": 0.12, "root": 0.07, "function": 0.08,
+        "delimited": 0.08, "accent": 0.05, "operator": 0.05})  # fmt: skip
+    root_index_p: float = 0.25  # \sqrt[n]{...} rather than \sqrt{...}
+    root_index: tuple[int, int] = (3, 5)
+    function_atom_p: float = 0.5  # \sin x rather than \sin(...)
+    env_rows: tuple[int, int] = (2, 3)  # rows of cases and aligned; rows and columns of a matrix
 
 
-def _term(rng: random.Random, depth: int) -> str:
-    r = rng.random()
-    if depth <= 0 or r < 0.3:
-        return _atom(rng)
-    if r < 0.45:
-        return f"{_atom(rng)}^{{{_expr(rng, depth - 1, 1)}}}"
-    if r < 0.55:
-        return f"{rng.choice(VARS)}_{{{rng.choice(VARS + ['0', '1', 'i', 'j'])}}}"
-    if r < 0.67:
-        return rf"\frac{{{_expr(rng, depth - 1)}}}{{{_expr(rng, depth - 1)}}}"
-    if r < 0.74:
-        index = f"[{rng.randint(3, 5)}]" if rng.random() < 0.25 else ""
-        return rf"\sqrt{index}{{{_expr(rng, depth - 1)}}}"
-    if r < 0.82:
-        return rf"{rng.choice(FUNCS)} {_atom(rng)}" if rng.random() < 0.5 else rf"{rng.choice(FUNCS)}({_expr(rng, depth - 1)})"  # fmt: skip
-    if r < 0.9:
-        left, right = rng.choice([("(", ")"), ("[", "]"), ("|", "|")])
-        return rf"\left{left} {_expr(rng, depth - 1)} \right{right}"
-    if r < 0.95:
-        return rf"{rng.choice(ACCENTS)}{{{rng.choice(VARS)}}}"
+def _atom(rng: random.Random, g: GrammarConfig) -> str:
+    kind = rng.choices(list(g.atoms), list(g.atoms.values()))[0]
+    if kind != "number":
+        return rng.choice(VARS if kind == "var" else GREEK)
+    if rng.random() < g.integer_p:
+        return str(rng.randint(*g.integer))
+    return f"{rng.uniform(*g.decimal):.{rng.randint(*g.decimal_places)}f}"
+
+
+def _operator(rng: random.Random, g: GrammarConfig, depth: int) -> str:
     i = rng.choice("ijk")
     op = rng.choice([rf"\sum_{{{i}=1}}^{{n}}", rf"\prod_{{{i}=0}}^{{N}}", r"\int_{0}^{1}", r"\lim_{n \to \infty}"])
-    body = _expr(rng, depth - 1)
-    return f"{op} {body}" + (r" \, dx" if op.startswith(r"\int") else "")
+    return f"{op} {_expr(rng, g, depth - 1)}" + (r" \, dx" if op.startswith(r"\int") else "")
 
 
-def _expr(rng: random.Random, depth: int, max_terms: int = 3) -> str:
-    out = _term(rng, depth)
-    for _ in range(rng.randint(0, max_terms - 1)):
-        out += f" {rng.choice(BINOPS)} {_term(rng, depth)}"
+def _term(rng: random.Random, g: GrammarConfig, depth: int) -> str:
+    kind = "atom" if depth <= 0 else rng.choices(list(g.kinds), list(g.kinds.values()))[0]
+    if kind == "power":
+        return f"{_atom(rng, g)}^{{{_term(rng, g, depth - 1)}}}"
+    if kind == "subscript":
+        return f"{rng.choice(VARS)}_{{{rng.choice(VARS + ['0', '1', 'i', 'j'])}}}"
+    if kind == "fraction":
+        return rf"\frac{{{_expr(rng, g, depth - 1)}}}{{{_expr(rng, g, depth - 1)}}}"
+    if kind == "root":
+        index = f"[{rng.randint(*g.root_index)}]" if rng.random() < g.root_index_p else ""
+        return rf"\sqrt{index}{{{_expr(rng, g, depth - 1)}}}"
+    if kind == "function":
+        f = rng.choice(FUNCS)
+        return rf"{f} {_atom(rng, g)}" if rng.random() < g.function_atom_p else rf"{f}({_expr(rng, g, depth - 1)})"
+    if kind == "delimited":
+        left, right = rng.choice([("(", ")"), ("[", "]"), ("|", "|")])
+        return rf"\left{left} {_expr(rng, g, depth - 1)} \right{right}"
+    if kind == "accent":
+        return rf"{rng.choice(ACCENTS)}{{{rng.choice(VARS)}}}"
+    return _operator(rng, g, depth) if kind == "operator" else _atom(rng, g)
+
+
+def _expr(rng: random.Random, g: GrammarConfig, depth: int) -> str:
+    out = _term(rng, g, depth)
+    for _ in range(rng.randint(*g.terms) - 1):
+        out += f" {rng.choice(BINOPS)} {_term(rng, g, depth)}"
     return out
 
 
-def _environment(rng: random.Random, depth: int) -> str:
+def _environment(rng: random.Random, g: GrammarConfig, depth: int) -> str:
     newline = r" \\ "
-    kind = rng.choice(["pmatrix", "bmatrix", "vmatrix", "cases", "aligned"])
+    kind = rng.choice(ENVIRONMENTS)
     if kind == "cases":
-        rows = [rf"{_expr(rng, depth)} & \text{{if }} {rng.choice(VARS)} {rng.choice(RELATIONS[3:7])} {_atom(rng)}" for _ in range(rng.randint(2, 3))]  # fmt: skip
+        rows = [rf"{_expr(rng, g, depth)} & \text{{if }} {rng.choice(VARS)} {rng.choice(RELATIONS[3:7])} {_atom(rng, g)}" for _ in range(rng.randint(*g.env_rows))]  # fmt: skip
         return rf"{rng.choice(['f(x)', 'g(t)', '|x|'])} = \begin{{cases}} {newline.join(rows)} \end{{cases}}"
     if kind == "aligned":
-        rows = [rf"{_expr(rng, depth)} &= {_expr(rng, depth)}" for _ in range(rng.randint(2, 3))]
+        rows = [rf"{_expr(rng, g, depth)} &= {_expr(rng, g, depth)}" for _ in range(rng.randint(*g.env_rows))]
         return rf"\begin{{aligned}} {newline.join(rows)} \end{{aligned}}"
-    n, m = rng.randint(2, 3), rng.randint(2, 3)
-    rows = [" & ".join(_term(rng, max(depth - 1, 0)) for _ in range(m)) for _ in range(n)]
+    n, m = rng.randint(*g.env_rows), rng.randint(*g.env_rows)
+    rows = [" & ".join(_term(rng, g, max(depth - 1, 0)) for _ in range(m)) for _ in range(n)]
     return rf"{rng.choice(['A', 'M', 'R'])} = \begin{{{kind}}} {newline.join(rows)} \end{{{kind}}}"
 
 
-def random_latex(rng: random.Random, *, depth: int = 2, env_p: float = 0.15, classic_p: float = 0.1) -> str:
+def random_latex(rng: random.Random, g: GrammarConfig) -> str:
     """One formula. Tokens are space-separated and groups braced, the way a tidy corpus writes them."""
-    r = rng.random()
-    if r < classic_p:
+    r, depth = rng.random(), rng.randint(*g.depth)
+    if r < g.classic_p:
         return rng.choice(CLASSICS)
-    if r < classic_p + env_p:
-        return _environment(rng, depth)
-    lhs = _expr(rng, depth)
-    return f"{lhs} {rng.choice(RELATIONS)} {_expr(rng, depth)}" if rng.random() < 0.75 else lhs
-
-
-def inline_latex(rng: random.Random) -> str:
-    """A short formula that sits in a line of text."""
-    return random_latex(rng, depth=1, env_p=0.0, classic_p=0.05)
+    if r < g.classic_p + g.env_p:
+        return _environment(rng, g, depth)
+    lhs = _expr(rng, g, depth)
+    return f"{lhs} {rng.choice(RELATIONS)} {_expr(rng, g, depth)}" if rng.random() < g.equation_p else lhs
 
 
 def wrap(latex: str, display: bool) -> str:
@@ -109,9 +131,7 @@ def wrap(latex: str, display: bool) -> str:
 class FormulaConfig:
     display_p: float = 0.75  # display style (\[ \]) vs inline style (\( \))
     size: tuple[int, int] = (26, 60)  # px per em
-    depth: tuple[int, int] = (1, 3)  # grammar nesting
-    env_p: float = 0.15
-    classic_p: float = 0.1
+    grammar: GrammarConfig = field(default_factory=GrammarConfig)
     pad: tuple[float, float] = (0.3, 2.0)  # margin around the formula, in ems
     ink: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (0, 0, 0), (30, 30, 30), (20, 30, 100))
     paper: effects.PaperConfig = field(default_factory=effects.PaperConfig)
@@ -119,19 +139,37 @@ class FormulaConfig:
 
 
 def hex_color(rgb: tuple[int, int, int]) -> str:
-    return "#%02x%02x%02x" % tuple(rgb)
+    r, g, b = rgb
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+@dataclass
+class FormulaContent:
+    latex: str
+    display: bool
+    size: int  # px per em
+    ink: tuple[int, int, int]
+    pad: tuple[float, ...]  # left, top, right, bottom margins, in ems
+    paper: effects.Paper | None
+    degradation: effects.Degradation | None
+
+
+def sample_formula(rng: random.Random, cfg: FormulaConfig) -> FormulaContent:
+    latex, display = random_latex(rng, cfg.grammar), rng.random() < cfg.display_p
+    size, ink, pad = rng.randint(*cfg.size), rng.choice(cfg.ink), tuple(rng.uniform(*cfg.pad) for _ in range(4))
+    paper, degradation = effects.sample_paper(rng, cfg.paper), effects.sample_degradation(rng, cfg.degrade)
+    return FormulaContent(latex, display, size, ink, pad, paper, degradation)
+
+
+def draw_formula(c: FormulaContent) -> Sample:
+    math, _ = engines.mathjax(c.latex, c.size, display=c.display, color=hex_color(c.ink))
+    pad = [round(p * c.size) for p in c.pad]
+    canvas = effects.draw_paper((math.width + pad[0] + pad[2], math.height + pad[1] + pad[3]), c.paper)
+    canvas.paste(math, (pad[0], pad[1]), math)
+    image, _ = effects.degrade(canvas, c.degradation)
+    return Sample([image], wrap(c.latex, c.display), task="format", lang="en", source="render/formula",
+                  extra={"size": c.size})  # fmt: skip
 
 
 def render_formula(rng: random.Random, cfg: FormulaConfig) -> Sample:
-    latex = random_latex(rng, depth=rng.randint(*cfg.depth), env_p=cfg.env_p, classic_p=cfg.classic_p)
-    display = rng.random() < cfg.display_p
-    size = rng.randint(*cfg.size)
-    ink = rng.choice(cfg.ink)
-    math, _ = engines.mathjax(latex, size, display=display, color=hex_color(ink))
-    pad = [round(rng.uniform(*cfg.pad) * size) for _ in range(4)]
-    canvas = effects.paper(rng, (math.width + pad[0] + pad[2], math.height + pad[1] + pad[3]), cfg.paper)
-    canvas.paste(math, (pad[0], pad[1]), math)
-    image, _ = effects.degrade(canvas, rng, cfg.degrade)
-    return Sample([image], wrap(latex, display), task="format", lang="en", source="render/formula",
-                  extra={"size": size})  # fmt: skip
-
+    return draw_formula(sample_formula(rng, cfg))

@@ -56,18 +56,35 @@ def _face(rng: random.Random, lang: str, cfg: LineConfig) -> fonts.Face:
     return named[0]
 
 
-def render_line(rng: random.Random, cfg: LineConfig) -> Sample:
+@dataclass
+class LineContent:
+    lang: str
+    text: str
+    face: fonts.Face
+    size: int  # px
+    margin: int  # px
+    pitch_chars: int  # LineConfig.pitch_chars
+
+
+def sample_line(rng: random.Random, cfg: LineConfig) -> LineContent:
     lang = rng.choice(cfg.langs)
     line = _line_text(rng, lang, cfg)
     if not line:
         raise engines.RenderError("empty line")
-    face = _face(rng, lang, cfg)
-    font = fonts.font(face, cfg.font_size)
-    left, top, right, bottom = font.getbbox(line)
-    if cfg.pitch_chars:  # the page and the baseline do not move with the text
+    return LineContent(lang, line, _face(rng, lang, cfg), cfg.font_size, cfg.margin, cfg.pitch_chars)
+
+
+def draw_line(c: LineContent) -> Sample:
+    font = fonts.font(c.face, c.size)
+    left, top, right, bottom = font.getbbox(c.text)
+    if c.pitch_chars:  # the page and the baseline do not move with the text
         ascent, descent = font.getmetrics()
-        width = max(right, round(font.getlength(string.ascii_lowercase) / 26 * cfg.pitch_chars))
+        width = max(right, round(font.getlength(string.ascii_lowercase) / 26 * c.pitch_chars))
         left, top, right, bottom = 0, 0, width, ascent + descent
-    image = Image.new("RGB", (right - left + 2 * cfg.margin, bottom - top + 2 * cfg.margin), "white")
-    ImageDraw.Draw(image).text((cfg.margin - left, cfg.margin - top), line, font=font, fill="black")
-    return Sample([image], line, task="ocr", lang=lang, source="render/line", extra={"font": face.name})
+    image = Image.new("RGB", (right - left + 2 * c.margin, bottom - top + 2 * c.margin), "white")
+    ImageDraw.Draw(image).text((c.margin - left, c.margin - top), c.text, font=font, fill="black")
+    return Sample([image], c.text, task="ocr", lang=c.lang, source="render/line", extra={"font": c.face.name})
+
+
+def render_line(rng: random.Random, cfg: LineConfig) -> Sample:
+    return draw_line(sample_line(rng, cfg))

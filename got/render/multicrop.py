@@ -26,17 +26,35 @@ class MulticropConfig:
         degrade=effects.DegradeConfig(rotate=0.0, warp=0.0)))  # fmt: skip
 
 
-def render_multicrop(rng: random.Random, cfg: MulticropConfig) -> Sample:
+@dataclass
+class MulticropContent:
+    size: tuple[int, int]  # of each page
+    pages: list[document.PageContent]
+    horizontal: bool  # side by side, else stacked
+    degradation: effects.Degradation | None
+
+
+def sample_multicrop(rng: random.Random, cfg: MulticropConfig) -> MulticropContent:
     dc = cfg.document
     lang = rng.choice(dc.langs)
     size = document.page_size(rng, dc)
     n = rng.randint(*cfg.pages)
     horizontal = rng.random() < cfg.horizontal_p
-    typeset = document.typography(rng, dc, lang, size[0])  # pages of one document: the same fonts and sizes
-    pages = [document.compose(rng, dc, lang, True, size, typeset=typeset) for _ in range(n)]
-    sheet = Image.new("RGB", (size[0] * n, size[1]) if horizontal else (size[0], size[1] * n))
+    typography = document.sample_typography(rng, dc, lang, size[0])  # pages of one document: the same fonts and sizes
+    pages = [document.sample_page(rng, dc, lang, True, size, typography=typography) for _ in range(n)]
+    return MulticropContent(size, pages, horizontal, effects.sample_degradation(rng, dc.degrade))
+
+
+def draw_multicrop(c: MulticropContent) -> Sample:
+    (w, h), n = c.size, len(c.pages)
+    pages = [document.draw_page(p) for p in c.pages]
+    sheet = Image.new("RGB", (w * n, h) if c.horizontal else (w, h * n))
     for i, page in enumerate(pages):
-        sheet.paste(page.image, (i * size[0], 0) if horizontal else (0, i * size[1]))
-    image, _ = effects.degrade(sheet, rng, dc.degrade)
-    return Sample([image], "\n\n".join(p.text(True) for p in pages), task="format", lang=lang,
-                  source="render/multicrop", crop=True, extra={"pages": n, "horizontal": horizontal})  # fmt: skip
+        sheet.paste(page.image, (i * w, 0) if c.horizontal else (0, i * h))
+    image, _ = effects.degrade(sheet, c.degradation)
+    return Sample([image], "\n\n".join(p.text(True) for p in pages), task="format", lang=c.pages[0].lang,
+                  source="render/multicrop", crop=True, extra={"pages": n, "horizontal": c.horizontal})  # fmt: skip
+
+
+def render_multicrop(rng: random.Random, cfg: MulticropConfig) -> Sample:
+    return draw_multicrop(sample_multicrop(rng, cfg))

@@ -22,16 +22,30 @@ class MultipageConfig:
         inline_math_p=0.15, degrade=effects.DegradeConfig(each_p=0.35)))  # fmt: skip
 
 
-def render_multipage(rng: random.Random, cfg: MultipageConfig) -> Sample:
+@dataclass
+class MultipageContent:
+    pages: list[document.PageContent]
+    degradations: list[effects.Degradation | None]  # one per page: each is its own scan
+
+
+def sample_multipage(rng: random.Random, cfg: MultipageConfig) -> MultipageContent:
     dc = cfg.document
     lang = rng.choice(dc.langs)
     size = document.page_size(rng, dc)  # one size and one typography for the whole document
-    typeset = document.typography(rng, dc, lang, size[0])
-    images, texts = [], []
+    typography = document.sample_typography(rng, dc, lang, size[0])
+    pages, degradations = [], []
     for _ in range(rng.randint(*cfg.pages)):
-        page = document.compose(rng, dc, lang, True, size, max_blocks=rng.randint(*cfg.blocks), typeset=typeset)
-        image, _ = effects.degrade(page.image, rng, dc.degrade)
-        images.append(image)
-        texts.append(page.text(True))
-    return Sample(images, "\n\n".join(texts), task="format", lang=lang, source="render/multipage",
-                  extra={"pages": len(images)})  # fmt: skip
+        pages.append(document.sample_page(rng, dc, lang, True, size, rng.randint(*cfg.blocks), typography))
+        degradations.append(effects.sample_degradation(rng, dc.degrade))
+    return MultipageContent(pages, degradations)
+
+
+def draw_multipage(c: MultipageContent) -> Sample:
+    pages = [document.draw_page(p) for p in c.pages]
+    images = [effects.degrade(page.image, d)[0] for page, d in zip(pages, c.degradations)]
+    return Sample(images, "\n\n".join(p.text(True) for p in pages), task="format", lang=c.pages[0].lang,
+                  source="render/multipage", extra={"pages": len(images)})  # fmt: skip
+
+
+def render_multipage(rng: random.Random, cfg: MultipageConfig) -> Sample:
+    return draw_multipage(sample_multipage(rng, cfg))

@@ -28,6 +28,11 @@ class MusicConfig:
     measures: tuple[int, int] = (2, 6)
     voices: tuple[int, int] = (1, 4)  # spines kept from a corpus piece
     diminution_p: float = 0.2  # halve every duration (and the meter's unit)
+    # synthesised music
+    key_fifths: tuple[int, int] = (-4, 4)  # major keys from 4 flats to 4 sharps
+    grand_staff_p: float = 0.5  # bass and treble staves (else treble alone)
+    steps: tuple[int, ...] = (-2, -1, -1, 0, 1, 1, 2, 3, -3)  # diatonic steps between notes, picked uniformly
+    rest_p: float = 0.08  # a note is a rest
     page_width: tuple[int, int] = (1200, 2400)  # verovio units; the image is page_width * scale / 100 px wide
     scale: tuple[int, int] = (28, 45)  # verovio percent; rasterising costs in proportion to its square
     paper: effects.PaperConfig = field(default_factory=lambda: effects.PaperConfig(plain_p=0.5))
@@ -102,9 +107,9 @@ def excerpt(rng: random.Random, cfg: MusicConfig) -> str:
     return "\n".join("\t".join(line) for line in out)
 
 
-def _scale(rng: random.Random) -> tuple[list[str], str]:
+def _scale(rng: random.Random, cfg: MusicConfig) -> tuple[list[str], str]:
     """The seven diatonic pitch classes of a random major key, in kern spelling, and its *k[] signature."""
-    fifths = rng.randint(-4, 4)
+    fifths = rng.randint(*cfg.key_fifths)
     acc = {c: "#" for c in SHARPS[:fifths]} if fifths > 0 else {c: "-" for c in FLATS[: -fifths]}
     return [c + acc.get(c, "") for c in "cdefgab"], "*k[" + "".join(c + a for c, a in acc.items()) + "]"
 
@@ -117,8 +122,9 @@ def _kern_pitch(step: int, scale: list[str]) -> str:
     return (letter * (octave + 1) if octave >= 0 else letter.upper() * -octave) + acc
 
 
-def _voice(rng: random.Random, scale: list[str], measure: float, measures: int, low: int, high: int) -> list[tuple[float, str]]:  # fmt: skip
-    """(onset in quarters, token) pairs, barlines included, each measure filled exactly."""
+def _voice(rng: random.Random, cfg: MusicConfig, scale: list[str], measure: float, measures: int, low: int, high: int) -> list[tuple[float, str]]:  # fmt: skip
+    """(onset in quarters, token) pairs, barlines included, each measure filled exactly; the voice starts anywhere
+    in its range."""
     out, t, step = [], 0.0, rng.randint(low, high)
     for m in range(measures):
         if m:
@@ -126,18 +132,18 @@ def _voice(rng: random.Random, scale: list[str], measure: float, measures: int, 
         left = measure
         while left > 1e-9:
             dur = rng.choice([d for d, q in DURATIONS.items() if q <= left + 1e-9])
-            step = min(high, max(low, step + rng.choice([-2, -1, -1, 0, 1, 1, 2, 3, -3])))
-            out.append((t, f"{dur}r" if rng.random() < 0.08 else dur + _kern_pitch(step, scale)))
+            step = min(high, max(low, step + rng.choice(cfg.steps)))
+            out.append((t, f"{dur}r" if rng.random() < cfg.rest_p else dur + _kern_pitch(step, scale)))
             t, left = t + DURATIONS[dur], left - DURATIONS[dur]
     return out
 
 
 def synthesise(rng: random.Random, cfg: MusicConfig) -> str:
-    scale, key = _scale(rng)
+    scale, key = _scale(rng, cfg)
     meter = rng.choice(list(METERS))
     measures = rng.randint(*cfg.measures)
-    parts = PARTS if rng.random() < 0.5 else PARTS[1:]  # grand staff, or treble alone
-    voices = [_voice(rng, scale, METERS[meter], measures, low, high) for _, low, high in parts]
+    parts = PARTS if rng.random() < cfg.grand_staff_p else PARTS[1:]
+    voices = [_voice(rng, cfg, scale, METERS[meter], measures, low, high) for _, low, high in parts]
     # time-align the voices: one row per onset, "." where a voice holds its note
     times = sorted({t for v in voices for t, tok in v if not tok.startswith("=")})
     rows = [["**kern"] * len(parts), [c for c, _, _ in parts], [key] * len(parts), [f"*M{meter}"] * len(parts), ["=1-"] * len(parts)]  # fmt: skip
@@ -151,18 +157,37 @@ def synthesise(rng: random.Random, cfg: MusicConfig) -> str:
     return "\n".join("\t".join(r) for r in rows)
 
 
-def render_music(rng: random.Random, cfg: MusicConfig) -> Sample:
+@dataclass
+class MusicContent:
+    kern: str  # the target, and what verovio engraves
+    real: bool  # a corpus excerpt (else synthesised)
+    page_width: int  # verovio units
+    scale: int  # verovio percent
+    paper: effects.Paper | None
+    degradation: effects.Degradation | None
+
+
+def sample_music(rng: random.Random, cfg: MusicConfig) -> MusicContent:
     real = rng.random() < cfg.real_p
     kern = excerpt(rng, cfg) if real else synthesise(rng, cfg)
-    options = {"inputFrom": "humdrum", "pageWidth": rng.randint(*cfg.page_width), "pageHeight": 60000,
-               "adjustPageHeight": True, "scale": rng.randint(*cfg.scale), "header": "none", "footer": "none",
-               "pageMarginLeft": 50, "pageMarginRight": 50, "pageMarginTop": 50, "pageMarginBottom": 50}  # fmt: skip
-    svg, pages = engines.verovio(kern, options)
+    return MusicContent(kern, real, rng.randint(*cfg.page_width), rng.randint(*cfg.scale),
+                        effects.sample_paper(rng, cfg.paper), effects.sample_degradation(rng, cfg.degrade))  # fmt: skip
+
+
+def draw_music(c: MusicContent) -> Sample:
+    options = {"inputFrom": "humdrum", "pageWidth": c.page_width, "pageHeight": 60000, "adjustPageHeight": True,
+               "scale": c.scale, "header": "none", "footer": "none", "pageMarginLeft": 50, "pageMarginRight": 50,
+               "pageMarginTop": 50, "pageMarginBottom": 50}  # fmt: skip
+    svg, pages = engines.verovio(c.kern, options)
     if pages != 1:
         raise engines.RenderError(f"excerpt engraved on {pages} pages")
     serif = [f.path for f in fonts.faces("en") if "NimbusRoman-Regular" in f.path][:1]  # verovio asks for Times
     drawing = engines.svg_to_image(svg, font_files=serif)
-    canvas = effects.paper(rng, drawing.size, cfg.paper)
+    canvas = effects.draw_paper(drawing.size, c.paper)
     canvas.paste(drawing, (0, 0), drawing)
-    image, _ = effects.degrade(canvas, rng, cfg.degrade)
-    return Sample([image], kern, task="format", lang="en", source="render/music", extra={"real": real})
+    image, _ = effects.degrade(canvas, c.degradation)
+    return Sample([image], c.kern, task="format", lang="en", source="render/music", extra={"real": c.real})
+
+
+def render_music(rng: random.Random, cfg: MusicConfig) -> Sample:
+    return draw_music(sample_music(rng, cfg))

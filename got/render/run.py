@@ -28,6 +28,9 @@ from got.data.shards import ShardWriter
 from got.render import RENDERERS, build_config, sample_rng
 
 log = logging.getLogger("got.render")
+# part of every dataset's name: bump it when the same arguments come to render other samples (2: each renderer
+# samples its content, then draws it, in another order of random draws), so old shards are never resumed into
+SAMPLES_VERSION = 2
 
 
 @dataclass
@@ -54,16 +57,19 @@ class RenderJob:
             raise ValueError(f"part must be i/n with 0 <= i < n, got {i}/{n}")
         if self.num < 0 or self.shard_size < 1 or self.workers < 1:
             raise ValueError("num must be >= 0, shard_size and workers >= 1")
+        for t in self.types:  # a bad config fails here (a pool whose initializer raises restarts it forever)
+            build_config(RENDERERS[t].config, self.overrides(t))
 
     def overrides(self, name: str) -> dict:
         cfg = json.loads(json.dumps(self.configs.get(name, {})))  # a deep copy
-        return _set_langs(RENDERERS[name][1], cfg, self.langs) if self.langs else cfg
+        return _set_langs(RENDERERS[name].config, cfg, self.langs) if self.langs else cfg
 
     @property
     def prefix(self) -> str:
         """Names the dataset: everything that decides its samples, and nothing that does not (workers, part)."""
-        ident = {"types": self.types, "weights": [self.weights.get(t, 1.0) for t in self.types], "seed": self.seed,
-                 "num": self.num, "shard_size": self.shard_size, "configs": {t: self.overrides(t) for t in self.types}}  # fmt: skip
+        ident = {"version": SAMPLES_VERSION, "types": self.types, "weights": [self.weights.get(t, 1.0) for t in self.types],
+                 "seed": self.seed, "num": self.num, "shard_size": self.shard_size,
+                 "configs": {t: self.overrides(t) for t in self.types}}  # fmt: skip
         return "render-" + hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -83,7 +89,7 @@ _state: dict = {}  # per worker process: the job, its built configs, the shared 
 
 
 def _init(job: RenderJob, counter) -> None:
-    configs = {t: build_config(RENDERERS[t][1], job.overrides(t)) for t in job.types}
+    configs = {t: build_config(RENDERERS[t].config, job.overrides(t)) for t in job.types}
     _state.update(job=job, configs=configs, counter=counter)
 
 
@@ -103,7 +109,8 @@ def _render_chunk(chunk: int) -> tuple[int, Counter, list[str]]:
         for index in range(start, stop):
             name, rng = pick(job, index)
             try:
-                writer.write(RENDERERS[name][0](rng, configs[name]), key=f"{job.prefix}-{index:09d}")
+                r = RENDERERS[name]
+                writer.write(r.draw(r.sample(rng, configs[name])), key=f"{job.prefix}-{index:09d}")
                 written += 1
             except Exception as e:  # noqa: BLE001 - any renderer failure skips just this sample
                 failed[name] += 1

@@ -26,34 +26,52 @@ class TableConfig:
     langs: tuple[str, ...] = ("en", "zh")
     rows: tuple[int, int] = (3, 10)  # body rows
     cols: tuple[int, int] = (2, 6)
+    # what a column holds, picked uniformly per column
+    column_kinds: tuple[str, ...] = ("int", "float", "percent", "money", "phrase", "name", "date")
+    magnitude: tuple[int, int] = (1, 5)  # a number column's values go up to 10**magnitude (percent: 100)
+    decimals: tuple[int, int] = (1, 3)  # of a float column; a percent column has one fewer
+    # alignments picked uniformly: numbers right twice as often as centred, phrases left, names and dates either
+    number_align: str = "rrc"
+    phrase_align: str = "llc"
+    name_align: str = "lc"
+    # words of a phrase cell, a header cell and a column group's label (characters in Chinese)
+    cell_words: dict[str, tuple[int, int]] = field(default_factory=lambda: {"en": (1, 3), "zh": (1, 6)})
+    header_words: dict[str, tuple[int, int]] = field(default_factory=lambda: {"en": (1, 2), "zh": (1, 4)})
+    group_words: dict[str, tuple[int, int]] = field(default_factory=lambda: {"en": (1, 2), "zh": (1, 2)})
     styles: tuple[str, ...] = ("grid", "three_rule", "header_rule")
     group_p: float = 0.3  # a header row of \multicolumn column groups
     multirow_p: float = 0.25  # first-column cells spanning two rows
+    multirow_row_p: float = 0.5  # in such a table, each row's chance to start one
     font_size: tuple[int, int] = (16, 30)  # px, standalone tables
     cell_pad: tuple[float, float] = (0.3, 0.9)  # horizontal padding, in ems
     row_height: tuple[float, float] = (1.5, 2.1)  # in ems
+    margin: tuple[int, int] = (10, 60)  # px of paper round a standalone table
     ink: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (0, 0, 0), (40, 40, 40), (20, 30, 90))
     paper: effects.PaperConfig = field(default_factory=effects.PaperConfig)
     degrade: effects.DegradeConfig = field(default_factory=effects.DegradeConfig)
     text: text.TextConfig = text.TextConfig()
 
 
+def _numbers(rng: random.Random, lang: str, n: int, kind: str, cfg: TableConfig) -> list[str]:
+    scale = 10 ** rng.randint(*cfg.magnitude)
+    digits = rng.randint(*cfg.decimals)
+    fmt = {"int": lambda: f"{rng.randint(0, scale):,}" if scale >= 10**4 else str(rng.randint(0, scale)),
+           "float": lambda: f"{rng.uniform(0, scale):.{digits}f}",
+           "percent": lambda: f"{rng.uniform(0, 100):.{digits - 1}f}%",
+           "money": lambda: f"${rng.uniform(0, scale):,.2f}" if lang == "en" else f"¥{rng.uniform(0, scale):.2f}"}[kind]  # fmt: skip
+    return [fmt() for _ in range(n)]
+
+
 def _column(rng: random.Random, lang: str, n: int, cfg: TableConfig) -> tuple[list[str], str]:
     """n cells of one kind, and their alignment."""
-    kind = rng.choice(["int", "float", "percent", "money", "phrase", "name", "date"])
+    kind = rng.choice(cfg.column_kinds)
     if kind in ("int", "float", "percent", "money"):
-        scale = 10 ** rng.randint(1, 5)
-        digits = rng.randint(1, 3)
-        fmt = {"int": lambda: f"{rng.randint(0, scale):,}" if scale >= 10**4 else str(rng.randint(0, scale)),
-               "float": lambda: f"{rng.uniform(0, scale):.{digits}f}",
-               "percent": lambda: f"{rng.uniform(0, 100):.{digits - 1}f}%",
-               "money": lambda: f"${rng.uniform(0, scale):,.2f}" if lang == "en" else f"¥{rng.uniform(0, scale):.2f}"}[kind]  # fmt: skip
-        return [fmt() for _ in range(n)], rng.choice("rrc")
+        return _numbers(rng, lang, n, kind, cfg), rng.choice(cfg.number_align)
     if kind == "phrase":
-        return [text.phrase(rng, lang, 1, 3 if lang == "en" else 6, cfg.text) for _ in range(n)], rng.choice("llc")
+        return [text.phrase(rng, lang, *cfg.cell_words[lang], cfg=cfg.text) for _ in range(n)], rng.choice(cfg.phrase_align)  # fmt: skip
     fake = text.fake(rng, lang)
     cells = [fake.name() if kind == "name" else fake.date() for _ in range(n)]
-    return [text.drawable(c, lang, cfg.text) for c in cells], rng.choice("lc")
+    return [text.drawable(c, lang, cfg.text) for c in cells], rng.choice(cfg.name_align)
 
 
 @dataclass
@@ -69,17 +87,17 @@ class Table:
 def random_table(rng: random.Random, cfg: TableConfig, lang: str, n_rows: int | None = None, n_cols: int | None = None) -> Table:  # fmt: skip
     n_rows, n_cols = n_rows or rng.randint(*cfg.rows), n_cols or rng.randint(*cfg.cols)
     columns = [_column(rng, lang, n_rows, cfg) for _ in range(n_cols)]
-    header = [text.phrase(rng, lang, 1, 2 if lang == "en" else 4, cfg.text) for _ in range(n_cols)]
+    header = [text.phrase(rng, lang, *cfg.header_words[lang], cfg=cfg.text) for _ in range(n_cols)]
     rows = [[col[0][r] for col in columns] for r in range(n_rows)]
     groups: list[tuple[str, int]] = []
     if n_cols >= 3 and rng.random() < cfg.group_p:
-        first = rng.randint(1, n_cols - 2)
-        groups = [("", 1)] * first + [(text.phrase(rng, lang, 1, 2, cfg.text), n_cols - first)]
+        first = rng.randint(1, n_cols - 2)  # ungrouped columns before the group
+        groups = [("", 1)] * first + [(text.phrase(rng, lang, *cfg.group_words[lang], cfg=cfg.text), n_cols - first)]
     multirow = []
     if n_rows >= 4 and rng.random() < cfg.multirow_p:
         r = 0
         while r < n_rows - 1:
-            if rng.random() < 0.5:
+            if rng.random() < cfg.multirow_row_p:
                 multirow.append(r)
                 rows[r + 1][0] = ""
                 r += 1
@@ -115,7 +133,7 @@ def to_latex(t: Table) -> str:
     return "\n".join(out)
 
 
-def draw_table(t: Table, face: fonts.Face, size: int, pad_em: float, row_em: float, ink: tuple[int, int, int]) -> Image.Image:  # fmt: skip
+def draw_tabular(t: Table, face: fonts.Face, size: int, pad_em: float, row_em: float, ink: tuple[int, int, int]) -> Image.Image:  # fmt: skip
     """The table on a transparent canvas (RGBA), rules exactly as to_latex writes them."""
     font = fonts.font(face, size)
     pad, rh, lw = round(pad_em * size), round(row_em * size), max(1, size // 14)
@@ -175,13 +193,17 @@ def draw_table(t: Table, face: fonts.Face, size: int, pad_em: float, row_em: flo
     return img
 
 
-def table_image(rng: random.Random, cfg: TableConfig, lang: str, size: int, max_width: float, ink: tuple[int, int, int]) -> tuple[Image.Image, str] | None:  # fmt: skip
-    """A random table no wider than max_width (for pages), or None if it cannot be made to fit."""
-    t = random_table(rng, cfg, lang)
-    face = fonts.pick(rng, lang, cfg=cfg.text.fonts)
-    pad_em, row_em = rng.uniform(*cfg.cell_pad), rng.uniform(*cfg.row_height)
+def sample_look(rng: random.Random, cfg: TableConfig, lang: str) -> tuple[fonts.Face, float, float]:
+    """A face, and the cell padding and row height in ems."""
+    return fonts.pick(rng, lang, cfg=cfg.text.fonts), rng.uniform(*cfg.cell_pad), rng.uniform(*cfg.row_height)
+
+
+def fit_table(t: Table, face: fonts.Face, size: int, pad_em: float, row_em: float, ink: tuple[int, int, int],
+              max_width: float) -> tuple[Image.Image, str] | None:  # fmt: skip
+    """The table drawn no wider than max_width (smaller if need be, for pages) and its LaTeX, or None if it cannot
+    be made to fit."""
     for _ in range(3):
-        img = draw_table(t, face, size, pad_em, row_em, ink)
+        img = draw_tabular(t, face, size, pad_em, row_em, ink)
         if img.width <= max_width:
             return img, to_latex(t)
         size = int(size * max_width / img.width)  # glyph widths do not scale exactly linearly: retry
@@ -190,15 +212,37 @@ def table_image(rng: random.Random, cfg: TableConfig, lang: str, size: int, max_
     return None
 
 
-def render_table(rng: random.Random, cfg: TableConfig) -> Sample:
+@dataclass
+class TableContent:
+    lang: str
+    table: Table
+    face: fonts.Face
+    size: int  # px
+    pad_em: float
+    row_em: float
+    ink: tuple[int, int, int]
+    margin: int  # px of paper round the table
+    paper: effects.Paper | None
+    degradation: effects.Degradation | None
+
+
+def sample_table(rng: random.Random, cfg: TableConfig) -> TableContent:
     lang = rng.choice(cfg.langs)
     t = random_table(rng, cfg, lang)
-    face = fonts.pick(rng, lang, cfg=cfg.text.fonts)
-    ink = rng.choice(cfg.ink)
-    img = draw_table(t, face, rng.randint(*cfg.font_size), rng.uniform(*cfg.cell_pad), rng.uniform(*cfg.row_height), ink)  # fmt: skip
-    margin = rng.randint(10, 60)
-    canvas = effects.paper(rng, (img.width + 2 * margin, img.height + 2 * margin), cfg.paper)
-    canvas.paste(img, (margin, margin), img)
-    image, _ = effects.degrade(canvas, rng, cfg.degrade)
-    return Sample([image], to_latex(t), task="format", lang=lang, source="render/table",
-                  extra={"style": t.style, "font": face.name})  # fmt: skip
+    face, pad_em, row_em = sample_look(rng, cfg, lang)
+    ink, size, margin = rng.choice(cfg.ink), rng.randint(*cfg.font_size), rng.randint(*cfg.margin)
+    paper, degradation = effects.sample_paper(rng, cfg.paper), effects.sample_degradation(rng, cfg.degrade)
+    return TableContent(lang, t, face, size, pad_em, row_em, ink, margin, paper, degradation)
+
+
+def draw_table(c: TableContent) -> Sample:
+    img = draw_tabular(c.table, c.face, c.size, c.pad_em, c.row_em, c.ink)
+    canvas = effects.draw_paper((img.width + 2 * c.margin, img.height + 2 * c.margin), c.paper)
+    canvas.paste(img, (c.margin, c.margin), img)
+    image, _ = effects.degrade(canvas, c.degradation)
+    return Sample([image], to_latex(c.table), task="format", lang=c.lang, source="render/table",
+                  extra={"style": c.table.style, "font": c.face.name})  # fmt: skip
+
+
+def render_table(rng: random.Random, cfg: TableConfig) -> Sample:
+    return draw_table(sample_table(rng, cfg))

@@ -8,6 +8,7 @@ a glob or a directory). Entries that cannot be imported are reported and skipped
 """
 
 import argparse
+from pathlib import Path
 
 from got.data.importers import Report, write_all
 from got.data.importers.got_json import got_json_samples
@@ -16,7 +17,7 @@ from got.data.shards import ShardWriter
 from got.prompts import TASKS
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("src", help="the annotations JSON (got-json), or the dataset directory or parquet files (hf)")
     parser.add_argument("--format", required=True, choices=("got-json", "hf"))
@@ -29,9 +30,11 @@ def main() -> None:
     parser.add_argument("--lang", default="auto", help="language code, or auto (guessed per sample from its script)")
     parser.add_argument("--max-count", type=int, default=1000, help="samples per shard (default 1000)")
     parser.add_argument("--max-image-size", type=int, default=1024, help="longest stored image side (default 1024)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.format == "got-json" and not args.images:
         parser.error("--format got-json needs --images ROOT")
+    if args.images and not Path(args.images).is_dir():
+        parser.error(f"--images {args.images}: no such directory")
 
     report = Report()
     if args.format == "got-json":
@@ -44,7 +47,7 @@ def main() -> None:
     try:
         with ShardWriter(args.out, max_count=args.max_count, max_image_size=args.max_image_size) as writer:
             write_all(samples, writer, report)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:  # an unreadable source, or an --out that cannot be a directory
         parser.error(str(e))
     print(report.summary())
 

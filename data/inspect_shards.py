@@ -14,23 +14,33 @@ from pathlib import Path
 from got.data.gallery import contact_sheet, format_stats, pick_samples, write_gallery
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("shards", help="a shard directory (or a glob, brace pattern or pipe: URL)")
     parser.add_argument("--n", type=int, default=16, help="random samples to show (default 16)")
     parser.add_argument("--out", help="output folder (default SHARDS/inspect for a directory)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-shards", type=int, help="sample from at most this many random shards")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.n < 1 or (args.max_shards is not None and args.max_shards < 1):
+        parser.error("--n and --max-shards must be >= 1")
     stats_file = Path(args.shards) / "stats.json"
     out = Path(args.out or (Path(args.shards) / "inspect" if Path(args.shards).is_dir() else "inspect"))
 
-    print(format_stats(json.loads(stats_file.read_text())) if stats_file.is_file() else f"no {stats_file}")
+    if stats_file.is_file():
+        try:
+            print(format_stats(json.loads(stats_file.read_text(encoding="utf-8"))))
+        except (ValueError, TypeError, AttributeError) as e:  # not JSON, or JSON of another shape than the writer's
+            parser.error(f"{stats_file} is not readable: {e!r}; move it aside to inspect the shards")
+    else:
+        print(f"no {stats_file}")
     counts = Counter()
     try:
         picked = pick_samples(args.shards, args.n, args.seed, args.max_shards, counts)
     except (ValueError, FileNotFoundError) as e:
         parser.error(str(e))
+    if not picked:
+        parser.error(f"no readable sample in {args.shards} (skipped: {dict(counts)})")
     out.mkdir(parents=True, exist_ok=True)
     contact_sheet(picked).save(out / "contact.png")
     page = write_gallery(picked, out)

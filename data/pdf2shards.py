@@ -12,7 +12,7 @@ from got.data.importers.pdf import GRANULARITIES, PdfOptions, find_pdfs, pdf_sam
 from got.data.shards import ShardWriter
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", help="PDF files or directories (searched recursively)")
     parser.add_argument("--out", required=True, help="shard directory (added to if it exists)")
@@ -21,15 +21,21 @@ def main() -> None:
     parser.add_argument("--dpi", type=int, default=150, help="page rendering resolution (default 150)")
     parser.add_argument("--max-count", type=int, default=1000, help="samples per shard (default 1000)")
     parser.add_argument("--max-image-size", type=int, default=1024, help="longest stored image side (default 1024)")
-    args = parser.parse_args()
+    parser.add_argument("--max-page-pixels", type=int, default=PdfOptions.max_page_pixels,
+                        help="skip a page whose render would exceed this many pixels (default 40 MP)")  # fmt: skip
+    args = parser.parse_args(argv)
     try:
-        opts = PdfOptions(dpi=args.dpi, granularity=args.granularity.split(","), lang=args.lang)
+        opts = PdfOptions(dpi=args.dpi, granularity=args.granularity.split(","), lang=args.lang,
+                          max_page_pixels=args.max_page_pixels)  # fmt: skip
         pdfs = find_pdfs(args.inputs)
-    except (ValueError, FileNotFoundError) as e:
+        if not pdfs:
+            raise FileNotFoundError(f"no PDF files in {', '.join(args.inputs)}")
+        writer = ShardWriter(args.out, max_count=args.max_count, max_image_size=args.max_image_size)
+    except (ValueError, OSError) as e:  # bad options, missing inputs, an --out that cannot be a directory
         parser.error(str(e))
 
     report = Report()
-    with ShardWriter(args.out, max_count=args.max_count, max_image_size=args.max_image_size) as writer:
+    with writer:
         for path in pdfs:
             write_all(pdf_samples(path, opts, report), writer, report)
     print(report.summary())

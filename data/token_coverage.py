@@ -21,19 +21,22 @@ def load_tokenizer(path: str | None) -> GOTTokenizer:
     return GOTTokenizer.from_dir(path) if Path(path).is_dir() else GOTTokenizer.from_file(path)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("texts", nargs="+", help="UTF-8 text files in the language or script to check")
     parser.add_argument("--tokenizer", help="a *.tiktoken file or a directory with one (default: the tiny vocabulary)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
         tokenizer = load_tokenizer(args.tokenizer)
-        for path in args.texts:
+    except (OSError, ValueError) as e:  # a missing or malformed vocabulary (the message names it)
+        sys.exit(f"error: {e}")
+    for path in args.texts:
+        try:
             text = Path(path).read_text(encoding="utf-8")
             ratio, tokens = tokens_per_char(tokenizer, text), len(tokenizer.encode(text))
-            print(f"{path}: {len(text)} characters, {tokens} tokens: {ratio:.3f} tokens per character")
-    except (OSError, ValueError) as e:  # a missing or undecodable file, an empty text, a malformed vocabulary
-        sys.exit(f"error: {e}")
+        except (OSError, ValueError) as e:  # a missing or undecodable file, an empty text
+            sys.exit(f"error: {path}: {e}")
+        print(f"{path}: {len(text)} characters, {tokens} tokens: {ratio:.3f} tokens per character")
 
 
 if __name__ == "__main__":

@@ -5,18 +5,22 @@
 
 import argparse
 import time
+from pathlib import Path
 
 from got import bpe
 from got.tokenizer import DEFAULT_VOCAB, GOTTokenizer, tokens_per_char, write_vocab
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=8000, help="total ranks: 256 bytes + merges (default 8000)")
     parser.add_argument("--out", default=str(DEFAULT_VOCAB), help="the .tiktoken file to write (default: the shipped one)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.size <= 256:
         parser.error(f"--size must exceed the 256 single bytes, got {args.size}")
+    out = Path(args.out)
+    if out.is_dir() or not out.parent.is_dir():  # found now, not after the training
+        parser.error(f"--out {out}: " + ("is a directory" if out.is_dir() else f"no such directory {out.parent}"))
 
     start = time.time()
     ranks = bpe.hf_to_ranks(bpe.train_hf(bpe.corpus(), args.size))

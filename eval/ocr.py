@@ -45,8 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     errors: list[dict] = []
     try:
         pages = find_pages(args.inputs, errors)
+        if not pages and not errors:
+            raise FileNotFoundError(f"no images or PDFs in {', '.join(args.inputs)}")
         reader = load(args.model, args.device, args.dtype, tokenizer=args.tokenizer)
-    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    except (CheckpointError, OSError, ValueError) as e:  # missing inputs, a bad checkpoint, an --out that is a file
         print(f"error: {e}", file=sys.stderr)
         return 2
     opts = OcrOptions(args.ocr_type, tuple(args.box) if args.box else None, args.color, args.crop, args.batch_size,

@@ -68,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         rows.append({**entry, "pred": entry[pred_key], "kind": args.kind or entry.get("kind", "page")})
 
+    if not rows:  # scoring nothing would print zeros that read as a perfect edit distance
+        print(f"score.py: no scorable entries in {args.predictions} ({len(entries)} read, bad: {dict(bad)})",
+              file=sys.stderr)  # fmt: skip
+        return 1
     page = [r for r in rows if r["kind"] != "scene"]
     try:
         check_requirements([r["label"] for r in page], [r["pred"] for r in page])

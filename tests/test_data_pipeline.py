@@ -1,6 +1,7 @@
 """The streaming loader: batch format (through the tiny model), views, validation, length policy, mixture
 proportions, the rank/worker split, determinism and exact resume."""
 
+import dataclasses
 import json
 from collections import Counter
 
@@ -246,4 +247,26 @@ def test_config_errors():
     with pytest.raises(ValueError, match="weight must be positive"):
         DataConfig(sets=[{"urls": ["x"], "weight": 0}])
     with pytest.raises(ValueError, match="data.sets is empty"):
-        Loader(DataConfig(), GOTTokenizer.default())
+        Loader(DataConfig(), GOTTokenizer.default(), VIEWS)
+    with pytest.raises(ValueError, match="positive: max_image_pixels=0"):
+        DataConfig(sets=[ShardSet("x")], max_image_pixels=0)
+
+
+def test_odd_images_train_and_oversized_ones_are_counted(tmp_path, tok):
+    """Valid images of every shape and mode go through strong augmentation into views (a 300x1 image once raised
+    in ToGray, a 1x5 one in Perspective); those over the config's caps are skipped before decoding."""
+    odd = {
+        "wide": Image.new("RGB", (300, 1), "black"), "tall": Image.new("RGB", (1, 300), "black"),
+        "dot": Image.new("RGB", (1, 1), "black"), "thin": Image.new("RGB", (5, 1), "black"),
+        "grey16": Image.fromarray(np.full((20, 30), 1000, np.uint16)), "page": page("a page", (64, 48)),
+    }  # fmt: skip
+    records = [{"__key__": k, "json": meta(k), "png": png(image)} for k, image in odd.items()]
+    records.append({"__key__": "big", "json": meta("big"), "png": png(page("big", (100, 100)))})  # 10,000 pixels
+    records.append({"__key__": "book", "json": meta("book"), **{f"{i}.png": png(page(str(i))) for i in range(4)}})
+    write_raw(tmp_path / "shard-000000.tar", records)
+    caps = {"max_image_pixels": 9_999, "max_sample_pixels": 4 * 64 * 48 - 1}
+    cfg = DataConfig(sets=[ShardSet(str(tmp_path))], num_workers=0, augment="strong", **caps, **SMALL)
+    for seed in range(6):  # different augmentations of the same samples
+        loader = Loader(dataclasses.replace(cfg, seed=seed), tok, VIEWS)
+        seen = {text for batch in take(loader, 6) for text in answers(batch, tok)}
+        assert seen == set(odd) and set(loader.stats()["skipped"]) == {"image_too_large", "sample_too_large"}

@@ -134,7 +134,7 @@ def test_cli_writes_every_output(model_dir, folder, tmp_path, capsys):
     args = [f"model={model_dir}", f"data={folder}", f"out={out}", f"max_new_tokens={NEW_TOKENS}", "batch_size=2",
             "mode=got", "progress=false"]  # fmt: skip
     assert cli.main(args) == 0
-    assert "4 samples, " in capsys.readouterr().out
+    assert "4 samples read, 4 skipped (bad_box 1, bad_json 1, empty_text 1, missing_image 1)" in capsys.readouterr().out
     records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert [r["id"] for r in records] == ["line1", "pages", "line3", "line8"]
     assert all(list(r) == ["id", "task", "lang", "kind", "label", "pred", "looping"] for r in records)

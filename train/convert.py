@@ -14,14 +14,14 @@ from got.model.convert import LAYOUTS, detect_layout, load_checkpoint, save_chec
 from got.tokenizer import GOTTokenizer
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--from", dest="src_layout", choices=("auto", *LAYOUTS), default="auto")
     p.add_argument("--to", dest="dst_layout", choices=LAYOUTS, required=True)
     p.add_argument("--tokenizer", help="a *.tiktoken vocabulary to use instead of the one found in SRC")
     p.add_argument("src")
     p.add_argument("out")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     try:
         layout = detect_layout(args.src) if args.src_layout == "auto" else args.src_layout
         ckpt = load_checkpoint(args.src, layout)

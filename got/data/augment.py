@@ -4,6 +4,16 @@ Safe for OCR targets: no flips, no crops. The geometric part (a slight rotation,
 fit_output, so the canvas grows instead of cutting text off the page; it is skipped for box-prompted samples,
 whose 0-1000 box would no longer match. The photometric part imitates scans and photos: contrast, blur, noise,
 JPEG artefacts, low resolution.
+
+Only images with sides in MIN_SIDE..MAX_SIDE are augmented; others pass through unchanged, so that every valid
+image gets through, in bounded memory:
+- Under 8 pixels (a rule, a one-pixel strip) there is nothing to turn or blur, and albumentations 2.0 breaks on
+  1-pixel sides: ToGray's np.squeeze drops the singleton axis, Perspective's fit_output rounds the warped width
+  to 0 and divides by it.
+- A turn of a few degrees widens the canvas by the long side times its tangent, so a long strip needs a canvas
+  many times its own size (an 8x500,000 strip asks for 4 GB under `light`); and ImageCompression cannot encode a
+  side over 65,500 pixels. At 16,384 pixels a turn adds at most ~2,000 rows (32 MP); pages, multi-crop images
+  (12 tiles of 1024) and 1200-dpi A4 scans are all under it.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ import albumentations as A  # got/data/__init__.py sets NO_ALBUMENTATIONS_UPDATE
 import numpy as np
 
 WHITE = 255  # fill for the canvas a rotation uncovers: documents are mostly on white
+MIN_SIDE, MAX_SIDE = 8, 16384  # pixels; images with a side outside this range are not augmented
 
 
 def light() -> tuple[list, list]:
@@ -57,6 +68,8 @@ class Augment:
 
     def __call__(self, pixels: np.ndarray, seed: int, geometric: bool = True) -> np.ndarray:
         """The augmented uint8 (H, W, 3) image (its size may grow); the same seed gives the same result."""
+        if not MIN_SIDE <= min(pixels.shape[:2]) <= max(pixels.shape[:2]) <= MAX_SIDE:
+            return pixels
         for compose in (self.geometric, self.photometric) if geometric else (self.photometric,):
             compose.set_random_seed(seed)
             pixels = compose(image=pixels)["image"]

@@ -31,7 +31,9 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from got.data.augment import Augment, build_augment
 from got.data.packing import Encoded, collate_packed, collate_padded, plan_rows
 from got.data.sample import query_for
-from got.data.shards import BadSample, count_skip, decode_images, expand_urls, iter_shard, open_images, parse_sample
+from got.data.shards import (
+    BadSample, Limits, count_skip, decode_images, expand_urls, iter_shard, open_images, parse_sample,
+)  # fmt: skip
 from got.model.views import Views, num_views
 from got.prompts import IGNORE_INDEX, encode_sample
 from got.tokenizer import GOTTokenizer
@@ -65,6 +67,11 @@ class DataConfig:
     pack_window_rows: int = 32  # samples are planned about this many rows' worth at a time
     length_policy: str = "truncate"  # a sample over max_tokens: "truncate" its answer or "drop" it
     max_pages: int = 8  # more pages than this is too long
+    # What one sample may cost to read (got.data.shards.Limits; defaults far above what a 1024-px model needs).
+    # Each is checked before the bytes are read or the pixels decoded, and an excess is a counted skip.
+    max_image_pixels: int = Limits.image_pixels  # one image (skip reason image_too_large)
+    max_sample_pixels: int = Limits.sample_pixels  # a sample's images together (sample_too_large)
+    max_member_bytes: int = Limits.member_bytes  # one tar member (member_too_large)
     augment: str = "light"  # got.data.augment preset: none, light, strong
     shuffle_buffer: int = 1000  # samples
     shuffle_shards: int = 2  # shards read interleaved into one shuffle group (a resume re-reads one group)
@@ -82,7 +89,7 @@ class DataConfig:
             raise ValueError(f"data.length_policy must be 'truncate' or 'drop', got {self.length_policy!r}")
         positive = (
             "max_tokens", "batch_rows", "pack_window_rows", "max_pages", "shuffle_buffer", "shuffle_shards",
-            "prefetch_factor", "max_bad_in_a_row",
+            "prefetch_factor", "max_bad_in_a_row", "max_image_pixels", "max_sample_pixels", "max_member_bytes",
         )  # fmt: skip
         if bad := [f"{k}={getattr(self, k)}" for k in positive if getattr(self, k) < 1]:
             raise ValueError(f"data config values must be positive: {', '.join(bad)}")
@@ -91,6 +98,10 @@ class DataConfig:
         if self.seed < 0 or self.num_workers < 0:
             raise ValueError("data.seed and data.num_workers must be >= 0")
         build_augment(self.augment)  # an unknown preset fails here, not in a worker
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.max_image_pixels, self.max_sample_pixels, self.max_member_bytes)
 
 
 @dataclass
@@ -160,7 +171,7 @@ def set_stream(urls: list[str], j: int, cfg: DataConfig, slot: Slot, start: dict
         groups = [mine[g : g + cfg.shuffle_shards] for g in range(0, len(mine), cfg.shuffle_shards)]
         found = group > 0 or offset > 0
         for g in range(group, len(groups)):
-            raws = interleave([iter_shard(url, counts) for url in groups[g]])
+            raws = interleave([iter_shard(url, counts, cfg.limits) for url in groups[g]])
             if not whole_shards:
                 raws = (raw for n, raw in enumerate(raws) if n % slot.count == slot.index)
             raws = shuffled(raws, cfg.shuffle_buffer, rng(cfg.seed, SHUFFLE, j, slot.index, epoch, g))
@@ -199,7 +210,7 @@ def mixture_stream(urls: list[list[str]], cfg: DataConfig, slot: Slot, start: di
 def prepare(raw: dict, draw: int, cfg: DataConfig, views: Views, tokenizer: GOTTokenizer, counts: Counter) -> Item:
     """Validate and tokenise a raw sample (images are only opened, not decoded); raises BadSample."""
     meta, blobs = parse_sample(raw)
-    sizes = [image.size for image in open_images(blobs)]
+    sizes = [image.size for image in open_images(blobs, cfg.limits)]
     crop, grid = meta.get("crop", False), None
     if crop and len(blobs) == 1:  # several images with crop set are views cut already
         grid = views.grid(*sizes[0])
@@ -221,7 +232,7 @@ def prepare(raw: dict, draw: int, cfg: DataConfig, views: Views, tokenizer: GOTT
 
 def load_views(item: Item, cfg: DataConfig, views: Views, augment: Augment | None, slot: Slot) -> list[torch.Tensor]:
     """Decode, augment and resize or tile an item's images into uint8 (3, S, S) views; raises BadSample."""
-    pixels = [np.array(image) for image in decode_images(item.blobs)]  # (H, W, 3), writable
+    pixels = [np.array(image) for image in decode_images(item.blobs, cfg.limits)]  # (H, W, 3), writable
     if augment is not None:
         seeds = rng(cfg.seed, AUGMENT, slot.index, item.draw).integers(2**31, size=len(pixels))
         pixels = [augment(p, int(seed), item.geometric) for p, seed in zip(pixels, seeds)]

@@ -2,7 +2,9 @@
 
 A shard is a webdataset tar. Each sample is one key with a `json` record and either one image (`png`, `jpg`,
 `jpeg` or `webp`) or numbered pages (`0.png`, `1.png`, ...). Every sample read is validated; a bad one raises
-BadSample with one of SKIP_REASONS, which readers count and log instead of crashing.
+BadSample with one of SKIP_REASONS, which readers count and log instead of crashing. What a sample may cost to
+read is capped (Limits), checked on the tar header before a member is read and on the image header before pixels
+are decoded: a small crafted file can otherwise decode to gigabytes.
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ import json
 import logging
 import os
 import re
+import tarfile
+import warnings
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import braceexpand
+import numpy as np
 import webdataset as wds
 from PIL import Image
-from webdataset.tariterators import group_by_keys, tar_file_iterator
+from webdataset.tariterators import group_by_keys
 
 from got.data.sample import COLORS, SCHEMA_VERSION, TASKS, Sample
 
@@ -42,14 +48,38 @@ SKIP_REASONS = (
     "missing_image",
     "bad_image",  # undecodable image bytes
     "too_long",  # more tokens or views than the loader allows (pipeline only)
+    "member_too_large",  # a tar member over Limits.member_bytes (not read)
+    "image_too_large",  # an image over Limits.image_pixels (not decoded)
+    "sample_too_large",  # a sample's images together over Limits.sample_pixels (not decoded)
 )
 PAGE_NAME = re.compile(r"(\d+)\.(" + "|".join(IMAGE_EXTS) + r")")
 KEY_NAME = re.compile(r"[A-Za-z0-9_\-]+")  # webdataset splits a member's name at its first dot
+META_NAME = re.compile(r"__[^/]*__($|/)")  # webdataset's own members (__key__, ...), never data
 ENCODE_OPTIONS = {  # PNG level 3 encodes a 1024² page ~30% faster than the default 6 for ~10% more bytes
     "png": ("PNG", {"compress_level": 3}),
     "jpg": ("JPEG", {"quality": 95}),
     "webp": ("WEBP", {"quality": 95}),
 }
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What reading one sample may cost. The defaults are far above what a 1024-pixel model needs (ShardWriter
+    stores at most 1024 px a side, or 12 such tiles for multi-crop) and still bound a sample's memory."""
+
+    image_pixels: int = 40_000_000  # one image, width x height (a 600-dpi A4 scan is 35 MP)
+    sample_pixels: int = 80_000_000  # all images of a sample together (8 pages of 10 MP)
+    member_bytes: int = 256 << 20  # one tar member: above the PNG of a 40 MP photo (~120 MB)
+
+    def __post_init__(self) -> None:
+        if min(self.image_pixels, self.sample_pixels, self.member_bytes) < 1:
+            raise ValueError(f"limits must be positive, got {self}")
+
+
+class Oversized(NamedTuple):
+    """A tar member that was not read because it is over Limits.member_bytes."""
+
+    size: int
 
 
 class BadSample(ValueError):
@@ -94,15 +124,26 @@ def _expand(url: str) -> list[str]:
     return found
 
 
-def iter_shard(url: str, counts: Counter) -> Iterator[dict]:
-    """The raw samples of one shard, in order: {"__key__", "__url__", extension: bytes, ...}.
+def tar_members(stream, max_bytes: int) -> Iterator[dict]:
+    """{"fname", "data"} of each regular member of a tar stream, as webdataset's tar_file_iterator yields them,
+    except that a member over max_bytes is skipped over unread: its data is Oversized(size)."""
+    with tarfile.open(fileobj=stream, mode="r|*") as tar:
+        for info in tar:
+            if info.isreg() and not META_NAME.match(info.name):
+                data = tar.extractfile(info).read() if info.size <= max_bytes else Oversized(info.size)
+                yield {"fname": info.name, "data": data}
+            tar.members = []  # a stream is read once: keeping every header would grow without bound
+
+
+def iter_shard(url: str, counts: Counter, limits: Limits = Limits()) -> Iterator[dict]:
+    """The raw samples of one shard, in order: {"__key__", "__url__", extension: bytes or Oversized, ...}.
 
     A shard that cannot be opened or ends in a truncated member stops there; that counts once as tar_error
     (the partly read sample is dropped with it)."""
     try:
         stream = wds.gopen(url)
         try:
-            files = ({**f, "__url__": url} for f in tar_file_iterator(stream))
+            files = ({**f, "__url__": url} for f in tar_members(stream, limits.member_bytes))
             yield from group_by_keys(files)
         finally:
             stream.close()
@@ -113,6 +154,8 @@ def iter_shard(url: str, counts: Counter) -> Iterator[dict]:
 def parse_sample(raw: dict) -> tuple[dict, list[bytes]]:
     """A raw sample's validated json and the bytes of its image, or of its pages in page order."""
     names = {k for k in raw if not k.startswith("__")}
+    if big := sorted(f"{n} ({raw[n].size} bytes)" for n in names if isinstance(raw[n], Oversized)):
+        raise BadSample("member_too_large", f"{', '.join(big)}: over the max_member_bytes cap")
     if "json" not in names:
         raise BadSample("missing_key", "no json record")
     blobs = image_blobs(names - {"json"}, raw)
@@ -187,35 +230,65 @@ def check_box(box) -> None:
         raise BadSample("bad_box", f"box {box} is not 0 <= x1 < x2 <= 1000, 0 <= y1 < y2 <= 1000")
 
 
-def open_images(blobs: Iterable[bytes]) -> list[Image.Image]:
-    """Images opened lazily: the header is read (size, format), the pixels are not decoded."""
+def megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.1f} MP"
+
+
+def open_images(blobs: Iterable[bytes], limits: Limits = Limits()) -> list[Image.Image]:
+    """Images opened lazily: the header is read (size, format), the pixels are not decoded. An image or a sample
+    over the pixel limits raises BadSample before anything is decoded."""
     images = []
     for blob in blobs:
         try:
-            image = Image.open(io.BytesIO(blob))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limits below decide
+                image = Image.open(io.BytesIO(blob))
+        except Image.DecompressionBombError as e:  # over 179 MP: PIL refuses whatever the limits say
+            raise BadSample("image_too_large", str(e)) from None
         except Exception as e:  # PIL raises several types for garbage bytes
             raise BadSample("bad_image", repr(e)) from None
-        if min(image.size) < 1:
+        width, height = image.size
+        if min(width, height) < 1:
             raise BadSample("bad_image", f"empty image {image.size}")
+        if width * height > limits.image_pixels:
+            raise BadSample("image_too_large", f"{width}x{height} = {megapixels(width * height)}, over the "
+                                               f"max_image_pixels cap of {megapixels(limits.image_pixels)}")  # fmt: skip
         images.append(image)
+    total = sum(w * h for w, h in (image.size for image in images))
+    if total > limits.sample_pixels:
+        raise BadSample("sample_too_large", f"{len(images)} images of {megapixels(total)} in all, over the "
+                                            f"max_sample_pixels cap of {megapixels(limits.sample_pixels)}")  # fmt: skip
     return images
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Decode as RGB; transparency is composed onto white (a plain convert would turn it black)."""
+    """Decode as RGB; transparency is composed onto white (a plain convert would turn it black), and 16-bit,
+    32-bit and float grey are scaled to 0-255 by their maximum (a plain convert clips them to white)."""
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         image = image.convert("RGBA")
         return Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float32)
+        grey = np.clip(array * (255 / max(float(array.max()), 1.0)), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
     return image.convert("RGB")
 
 
-def decode_images(blobs: Iterable[bytes]) -> list[Image.Image]:
-    """The images as RGB pixels; undecodable bytes raise BadSample("bad_image")."""
-    images = open_images(blobs)
+def load_images(blobs: Iterable[bytes], limits: Limits = Limits()) -> list[Image.Image]:
+    """The images decoded in their own mode; undecodable bytes raise BadSample("bad_image"), images over the
+    limits BadSample("image_too_large" or "sample_too_large") before they are decoded."""
+    images = open_images(blobs, limits)
     try:
-        return [to_rgb(image) for image in images]
+        for image in images:
+            image.load()
     except Exception as e:  # truncated or corrupt pixel data surfaces only when decoding
         raise BadSample("bad_image", repr(e)) from None
+    return images
+
+
+def decode_images(blobs: Iterable[bytes], limits: Limits = Limits()) -> list[Image.Image]:
+    """The images as RGB pixels (load_images, then to_rgb)."""
+    return [to_rgb(image) for image in load_images(blobs, limits)]
 
 
 def to_sample(meta: dict, images: list[Image.Image]) -> Sample:
@@ -227,17 +300,18 @@ def to_sample(meta: dict, images: list[Image.Image]) -> Sample:
     )  # fmt: skip
 
 
-def read_samples(urls: str | Sequence[str], counts: Counter | None = None) -> Iterator[tuple[str, Sample]]:
+def read_samples(urls: str | Sequence[str], counts: Counter | None = None,
+                 limits: Limits = Limits()) -> Iterator[tuple[str, Sample]]:  # fmt: skip
     """(key, Sample) for every valid sample of the shards, in URL then tar order, images decoded as RGB.
 
-    Single process and deterministic; meant for evaluation and inspection. Bad samples are skipped, logged,
-    and counted per reason into `counts` when given."""
+    Single process and deterministic; meant for evaluation and inspection. Bad samples (and samples over the
+    limits) are skipped, logged, and counted per reason into `counts` when given."""
     counts = Counter() if counts is None else counts
     for url in expand_urls(urls):
-        for raw in iter_shard(url, counts):
+        for raw in iter_shard(url, counts, limits):
             try:
                 meta, blobs = parse_sample(raw)
-                yield raw["__key__"], to_sample(meta, decode_images(blobs))
+                yield raw["__key__"], to_sample(meta, decode_images(blobs, limits))
             except BadSample as e:
                 count_skip(counts, e.reason, f"{raw['__key__']} in {url}", e.detail)
 

@@ -65,6 +65,8 @@ class EvalConfig:
             raise ValueError("engine=got needs model=DIR (a checkpoint in the got layout)")
         if min(self.batch_size, self.max_new_tokens) < 1:
             raise ValueError("batch_size and max_new_tokens must be >= 1")
+        if min(self.limit, self.report_samples, self.no_repeat_ngram_size) < 0:
+            raise ValueError("limit, report_samples and no_repeat_ngram_size must be >= 0")
 
 
 def build_engine(cfg: EvalConfig, device: str):
@@ -103,6 +105,9 @@ def finish(cfg: EvalConfig, out: Path, world_size: int) -> dict:
     """Merge the ranks' parts, score, and write predictions.jsonl, metrics.json and the reports."""
     records = merge_parts(out, world_size)
     stats = [json.loads((out / "parts" / f"stats-{r:03d}.json").read_text()) for r in range(world_size)]
+    if not records:  # every sample was bad: a score of nothing would read as a perfect one
+        shutil.rmtree(out / "parts")
+        raise ValueError(f"no sample of data={cfg.data} could be read (skipped: {stats[0]['bad']})")
     speed = {k: sum(s["speed"].get(k, 0) for s in stats) for k in ("samples", "new_tokens")}
     speed["seconds"] = max(s["speed"].get("seconds", 0.0) for s in stats)  # ranks run side by side
     inputs = {"read": len(records), "bad": stats[0]["bad"]}  # every rank reads (and counts) the whole stream
@@ -129,12 +134,17 @@ def run(cfg: EvalConfig) -> dict | None:
     if device == "auto":
         device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}" if torch.cuda.is_available() else "cpu"
     texts = labels(cfg.data)[: cfg.limit or None]
+    if not texts:
+        raise ValueError(f"no samples to score in data={cfg.data}: a folder needs a labels.jsonl or images with .txt "
+                         "labels, shards need valid samples")  # fmt: skip
     try:
         check_requirements(texts, [], kind=cfg.kind)  # jieba for Chinese, WordNet for METEOR: fail before any work
     except RuntimeError as e:
         raise SetupError(str(e)) from e
     out = Path(cfg.out)
     if world_size > 1:
+        if device.startswith("cuda"):
+            torch.cuda.set_device(device)  # NCCL's barrier runs on the current device: this rank's, not cuda:0
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", timeout=timedelta(days=1))
     try:
         predict_share(cfg, out, rank, world_size, device, len(texts))

@@ -69,6 +69,9 @@ def _entries(root: Path, counts: Counter | None) -> Iterator[tuple[str, dict, li
                 continue
             try:
                 entry = json.loads(line)
+            except UnicodeDecodeError as e:
+                skip("non_utf8", f"{labels.name} line {n}", str(e))
+                continue
             except ValueError as e:
                 skip("bad_json", f"{labels.name} line {n}", str(e))
                 continue

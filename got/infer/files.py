@@ -85,7 +85,7 @@ def done_pages(out: Path) -> set[str]:
         with path.open("r+b") as f:
             f.truncate(data.rfind(b"\n") + 1)
     names = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():  # a garbled line is redone
         try:
             record = json.loads(line)
             if (out / record["file"]).is_file():

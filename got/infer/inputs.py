@@ -15,6 +15,8 @@ from typing import Union
 import numpy as np
 from PIL import Image
 
+from got.data.shards import to_rgb
+
 MAX_PIXELS = 100_000_000  # per image or rendered page; PIL's own bomb check only fires at 179 MP
 PDF_SUFFIX = ".pdf"
 
@@ -67,20 +69,14 @@ def _open_file(path: Path) -> Image.Image:
 
 
 def _decode(image: Image.Image, name: str, max_pixels: int) -> Image.Image:
-    """RGB pixels; a transparent image is composed onto white (a plain convert would turn it black)."""
+    """RGB pixels, decoded as got.data.shards.to_rgb does (transparency onto white, 16-bit grey scaled)."""
     width, height = image.size
     if width < 1 or height < 1:
         raise InputError(f"{name} is empty ({width}x{height})")
     if width * height > max_pixels:
         raise InputError(f"{name} is {width}x{height} = {width * height / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP cap")
     try:
-        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-            rgba = image.convert("RGBA")
-            return Image.alpha_composite(Image.new("RGBA", image.size, "white"), rgba).convert("RGB")
-        if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: PIL's convert clips instead of scaling
-            array = np.asarray(image, dtype=np.float64)
-            return Image.fromarray((array * (255 / max(array.max(), 1))).astype(np.uint8)).convert("RGB")
-        return image.convert("RGB")
+        return to_rgb(image)  # as the training loader decodes
     except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt pixel data surfaces only here
         raise InputError(f"{name} could not be decoded ({e})") from None
 
@@ -122,17 +118,14 @@ def _page(doc, path: Path, number: int):
 
 
 def _open_pdf(path: Path):
-    import pypdfium2 as pdfium
-    import pypdfium2.raw as pdfium_c
+    from got.data.importers.pdf import PdfError, open_pdf
 
     if not path.is_file():
         raise InputError(f"no such PDF file: {path}")
     try:
-        return pdfium.PdfDocument(path)
-    except pdfium.PdfiumError as e:
-        if getattr(e, "err_code", None) == pdfium_c.FPDF_ERR_PASSWORD:
-            raise InputError(f"{path} is encrypted (password-protected)") from None
-        raise InputError(f"{path} is not a readable PDF ({e})") from None
+        return open_pdf(path)
+    except PdfError as e:
+        raise InputError(str(e)) from None
 
 
 def render_pdf_page(path: Path, number: int, min_size: tuple[int, int], max_pixels: int = MAX_PIXELS) -> Image.Image:

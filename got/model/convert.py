@@ -149,7 +149,8 @@ def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
 
 def _read_json(path: Path) -> dict:
     if not path.is_file():
-        raise CheckpointError(f"missing {path.name} in {path.parent}")
+        raise CheckpointError(f"missing {path.name} in {path.parent} (a checkpoint is a directory holding "
+                              "config.json and *.safetensors)")  # fmt: skip
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:

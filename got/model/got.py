@@ -52,6 +52,9 @@ class GOTConfig:
     zero_image_features: bool = False  # the no-image baseline: zeros replace the image features (encoder skipped)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.vision, (dict, VisionConfig)) or not isinstance(self.decoder, dict):
+            raise ValueError(f"model.vision and model.decoder must be mappings, got a {type(self.vision).__name__} "
+                             f"and a {type(self.decoder).__name__}")  # fmt: skip
         if isinstance(self.vision, dict):
             unknown = sorted(set(self.vision) - set(VisionConfig.__dataclass_fields__))
             if unknown:
@@ -69,6 +72,8 @@ class GOTConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "GOTConfig":
+        if not isinstance(d, dict):
+            raise ValueError(f"the model config must be a mapping of fields, got a {type(d).__name__}")
         d = {k: v for k, v in d.items() if k not in LEGACY_RUN_KEYS}
         if isinstance(d.get("vision"), dict):
             d["vision"] = {k: v for k, v in d["vision"].items() if k != "grad_checkpointing"}

@@ -15,10 +15,9 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from PIL import Image
-
 from got.data.importers import Report, guess_lang
 from got.data.sample import Sample
+from got.data.shards import BadSample, load_images
 from got.prompts import COLORS, FORMAT_QUERY, MULTI_CROP_PLAIN_QUERY, MULTI_CROP_QUERY, MULTI_PAGE_QUERY, OCR_QUERY
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -95,10 +94,11 @@ def got_json_samples(annotations: Path, images_root: Path, report: Report, lang:
             report.skip("several_images", where, f"{len(files)} files for a single-image prompt")
             continue
         try:
-            images = [Image.open(f) for f in files]
-            for im in images:
-                im.load()
-        except OSError as e:
+            images = load_images([f.read_bytes() for f in files])  # the loader's pixel caps, checked before decoding
+        except BadSample as e:
+            report.skip(e.reason, where, e.detail)
+            continue
+        except OSError as e:  # an unreadable file
             report.skip("bad_image", where, str(e))
             continue
         sample_lang = guess_lang(text) if lang == "auto" else lang

@@ -30,6 +30,9 @@ class PdfOptions:
     lang: str = "auto"  # a language code, or "auto": guessed per document from its script
     paragraph_gap: float = 1.0  # a vertical gap over this many line heights starts a new paragraph
     crop_margin: float = 0.3  # margin around a crop or box, in line heights, so that no glyph is clipped
+    # A page whose render at `dpi` would exceed this is skipped (page_too_large) before it is rendered: a PDF page
+    # may be 200 inches a side, 900 MP at 150 dpi. 40 MP is a 42-inch square page at 150 dpi.
+    max_page_pixels: int = 40_000_000
 
     def __post_init__(self) -> None:
         self.granularity = tuple(self.granularity)
@@ -37,6 +40,28 @@ class PdfOptions:
             raise ValueError(f"unknown granularity {unknown}, expected some of {GRANULARITIES}")
         if self.dpi < 1:
             raise ValueError(f"dpi must be positive, got {self.dpi}")
+        if self.max_page_pixels < 1:
+            raise ValueError(f"max_page_pixels must be positive, got {self.max_page_pixels}")
+
+
+class PdfError(ValueError):
+    """A PDF that cannot be opened: `reason` is "encrypted" or "corrupt", the message names the file."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def open_pdf(path: str | Path) -> pdfium.PdfDocument:
+    """The document; one that cannot be opened raises PdfError."""
+    try:
+        return pdfium.PdfDocument(path)
+    except pdfium.PdfiumError as e:
+        # pdfium's error code is process-global, not reset by a success, and not set for every failure (an empty
+        # page tree leaves the previous one): only an /Encrypt entry tells an encrypted file from a stale code.
+        if getattr(e, "err_code", None) == pdfium_c.FPDF_ERR_PASSWORD and b"/Encrypt" in Path(path).read_bytes():
+            raise PdfError("encrypted", f"{path} is encrypted (password-protected)") from None
+        raise PdfError("corrupt", f"{path} is not a readable PDF (corrupt, cut short, or without pages)") from None
 
 
 @dataclass
@@ -103,10 +128,9 @@ def pdf_samples(path: Path, opts: PdfOptions, report: Report) -> Iterator[Sample
     """The samples of one PDF. An encrypted, corrupt or text-less PDF, or a page that fails to render, is
     reported and skipped."""
     try:
-        doc = pdfium.PdfDocument(path)
-    except pdfium.PdfiumError as e:
-        encrypted = getattr(e, "err_code", None) == pdfium_c.FPDF_ERR_PASSWORD
-        report.skip("encrypted" if encrypted else "corrupt", str(path), str(e))
+        doc = open_pdf(path)
+    except PdfError as e:
+        report.skip(e.reason, str(path), str(e))
         return
     try:
         yield from document_samples(path, doc, opts, report)
@@ -132,6 +156,11 @@ def document_samples(path: Path, doc: pdfium.PdfDocument, opts: PdfOptions, repo
             continue
         try:
             page = doc[number]
+            width, height = (round(side * scale) for side in page.get_size())
+            if width * height > opts.max_page_pixels:
+                report.skip("page_too_large", f"{path} page {number + 1}", f"{width}x{height} pixels at {opts.dpi} "
+                            f"dpi, over max_page_pixels {opts.max_page_pixels}: lower --dpi or raise the cap")  # fmt: skip
+                continue
             image = page.render(scale=scale).to_pil()
             upright = page.get_rotation() == 0  # char boxes are in unrotated page space
         except pdfium.PdfiumError as e:

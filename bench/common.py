@@ -8,6 +8,9 @@ Two memory figures per variant:
 - `tensor_peak_mib`: one more pass under the torch profiler, which records every tensor allocation and free; the
   highest total of live tensor bytes above those live when the pass starts. This is what
   `torch.cuda.max_memory_allocated` reports on a GPU, and it is the same in every run.
+On a CUDA device both come from the caching allocator instead, above what it held when the timed passes start:
+`peak_mib` from max_memory_reserved (what the process took from the GPU), `tensor_peak_mib` from
+max_memory_allocated; and each timed pass ends with a synchronize, so that it times the kernels, not their launch.
 """
 
 import json
@@ -41,21 +44,32 @@ def tensor_peak_mib(step: Callable[[], object]) -> float:
     return peak / 2**20
 
 
-def measure(step: Callable[[], object], iters: int, warmup: bool) -> dict:
+def measure(step: Callable[[], object], iters: int, warmup: bool, device: str = "cpu") -> dict:
     """Median seconds of `step` over iters and the peak memory it added (MiB, both figures of the module
-    docstring; the tensor peak from one more call); returns step's result from the timed calls."""
+    docstring; on CPU the tensor peak from one more call); returns step's result from the timed calls."""
+    cuda = torch.device(device).type == "cuda"
     if warmup:
         step()
-    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current resident size
-    base = memory_kib("VmRSS")
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_reserved(device), torch.cuda.memory_allocated(device)
+    else:
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current resident size
+        base = memory_kib("VmRSS")
     times, result = [], None
     for _ in range(iters):
         start = time.perf_counter()
         result = step()
+        if cuda:
+            torch.cuda.synchronize(device)
         times.append(time.perf_counter() - start)
-    rss = (memory_kib("VmHWM") - base) / 1024
-    return {"seconds": sorted(times)[len(times) // 2], "peak_mib": rss, "tensor_peak_mib": tensor_peak_mib(step),
-            "result": result}  # fmt: skip
+    if cuda:
+        peak = (torch.cuda.max_memory_reserved(device) - base[0]) / 2**20
+        tensors = (torch.cuda.max_memory_allocated(device) - base[1]) / 2**20
+    else:
+        peak, tensors = (memory_kib("VmHWM") - base) / 1024, tensor_peak_mib(step)
+    return {"seconds": sorted(times)[len(times) // 2], "peak_mib": peak, "tensor_peak_mib": tensors, "result": result}
 
 
 def run_worker(script: str, args: list[str]) -> dict:

@@ -1,9 +1,10 @@
 """Tokens/s of batched greedy generation: got.model.generate against transformers'
 GotOcr2ForConditionalGeneration.generate on the same weights (our `hf` export), checking that both emit the same
-tokens. CPU, fp32, one image view per sample, GOT's eval setting no_repeat_ngram_size=20 unless told otherwise.
+tokens. fp32 on the CPU (or --device cuda), one image view per sample, GOT's eval setting no_repeat_ngram_size=20
+unless told otherwise.
 
-    python bench/generate.py [--quick] [--threads N] [--ngram 20] [--models tiny qwen05b-shaped] [--batches 1 8 32]
-                             [--out bench/results/generate.json]
+    python bench/generate.py [--quick] [--device cpu|cuda] [--threads N] [--ngram 20] [--models tiny qwen05b-shaped]
+                             [--batches 1 8 32] [--out bench/results/generate.json]
 
 Models: tiny_qwen as it is, and qwen05b's decoder (Qwen1.5-0.5B shape, 151,860 vocab) behind a one-block
 vision tower that still yields 256 tokens per view (256² input, patch 4), so prompts are as long as GOT's
@@ -70,8 +71,7 @@ def ours(model, prompts, images, new_tokens: int, ngram: int) -> list[list[int]]
 
 @torch.inference_mode()
 def theirs(hf, tokenizer, prompts, images, new_tokens: int, ngram: int) -> list[list[int]]:
-    pixels = normalize(images, torch.float32, torch.device("cpu"))
-    ids = torch.tensor(prompts)
+    pixels, ids = normalize(images, hf.dtype, hf.device), torch.tensor(prompts, device=hf.device)
     out = hf.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels, do_sample=False,
                       max_new_tokens=new_tokens, no_repeat_ngram_size=ngram, eos_token_id=tokenizer.im_end_id,
                       pad_token_id=tokenizer.pad_id)  # fmt: skip
@@ -85,12 +85,14 @@ def matmul_floor(model: GOTModel, batch: int, reps: int = 3) -> float:
     step uses (`rows_linear`)."""
     head = model.lm_head
     layers = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear) and m is not head]
-    rows = {w: torch.randn(batch, w) for w in {m.in_features for m in layers + [head]}}
+    rows = {w: torch.randn(batch, w, device=model.device) for w in {m.in_features for m in layers + [head]}}
 
     def one_step() -> None:
         for m in layers:
             rows_linear(rows[m.in_features], m.weight, m.bias)
         rows_linear(rows[head.in_features], head.weight)
+        if model.device.type == "cuda":
+            torch.cuda.synchronize(model.device)  # the kernels, not their launch
 
     one_step()
     return min(timed(one_step)[0] for _ in range(reps))
@@ -104,7 +106,7 @@ def timed(fn) -> tuple[float, list[list[int]]]:
 
 def save(args: argparse.Namespace, reps: dict, results: list[dict]) -> None:
     """Written after every row, so a run cut short keeps what it measured."""
-    meta = dict(threads=args.threads, no_repeat_ngram_size=args.ngram, quick=args.quick, reps=reps,
+    meta = dict(device=args.device, threads=args.threads, no_repeat_ngram_size=args.ngram, quick=args.quick, reps=reps,
                 cpu_count=os.cpu_count(), load_average=os.getloadavg(), torch=torch.__version__)  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
@@ -113,6 +115,7 @@ def save(args: argparse.Namespace, reps: dict, results: list[dict]) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="fewer tokens and runs, no 0.5B batch 32 (< 3 min)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--ngram", type=int, default=20, help="no_repeat_ngram_size (GOT's eval setting: 20)")
     p.add_argument("--reps", type=int, default=None, help="timed runs per row (default: 1 --quick, else 3 tiny, 1 0.5B)")
@@ -136,6 +139,7 @@ def main() -> None:
             continue
         with tempfile.TemporaryDirectory() as tmp:
             model, hf = build(name, tokenizer, Path(tmp), image_size)
+        model, hf = model.to(args.device), hf.to(args.device)
         for batch in batches:
             prompts, images = inputs(model, tokenizer, batch)
             ours(model, prompts, images, 2, args.ngram)  # warm-up: allocator, kernel selection

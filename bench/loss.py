@@ -2,12 +2,13 @@
 
 The problem is a training row: `--tokens` labelled positions, hidden 1024, vocabulary 151,860 (Qwen-0.5B's
 head). Each variant runs in its own process (bench/common.py). On CUDA with liger-kernel installed, the
-chunked path is Liger's fused kernel.
+chunked path is Liger's fused kernel (the report's `path`).
 
     python bench/loss.py [--quick] [--tokens 8192] [--device cpu|cuda] [--out bench/results/loss.json]
 """
 
 import argparse
+import importlib.util
 import json
 import os
 
@@ -33,9 +34,11 @@ def worker(args: argparse.Namespace) -> None:
         hidden.grad = weight.grad = None
         return value, grad_norm
 
-    stats = measure(step, args.iters, warmup=not args.quick)
+    stats = measure(step, args.iters, warmup=not args.quick, device=args.device)
     loss, grad_norm = stats.pop("result")
-    print(json.dumps({"variant": args.variant, **stats, "loss": loss, "grad_norm": grad_norm}))
+    liger = hidden.is_cuda and importlib.util.find_spec("liger_kernel") is not None
+    path = "naive" if args.variant == "naive" else ("liger" if liger else "chunked")
+    print(json.dumps({"variant": args.variant, "path": path, **stats, "loss": loss, "grad_norm": grad_norm}))
 
 
 def main() -> None:

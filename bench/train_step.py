@@ -7,7 +7,8 @@ packing efficiency, and the step-0 loss of both paths (the token-weighted mean o
 Paths: transformers + padding; ours as it was before sdpa_varlen (packed rows under a block mask); ours; ours
 with `decoder_grad_checkpointing` (a memory knob, off by default).
 
-    python bench/train_step.py [--quick] [--model tiny_qwen|qwen05b_small_vision] [--out bench/results/train_step.json]
+    python bench/train_step.py [--quick] [--model tiny_qwen|qwen05b_small_vision|qwen05b] [--out bench/results/train_step.json]
+    python bench/train_step.py --device cuda --dtype bfloat16 --model qwen05b --length-scale 1 --variants hf ours
     python bench/train_step.py --quick --profile ours            # where one step of a path spends its time
     python bench/train_step.py --quick --profile ours --memory   # what it allocates, and what is live at its peak
 """
@@ -31,6 +32,7 @@ from got.model.views import normalize
 from got.prompts import build_query, encode_sample
 from got.tokenizer import GOTTokenizer
 
+VARIANTS = ("hf", "ours_masked", "ours", "ours_ckpt")
 MIX = [("scene", 0.25, (15, 45)), ("line", 0.25, (40, 80)), ("page", 0.35, (500, 3000)), ("format", 0.15, (3000, 6000))]
 
 
@@ -77,6 +79,7 @@ def memory_at_peak(prof: torch.profiler.profile) -> dict:
 
 def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     cfg = model_config(args.model)
     torch.manual_seed(0)
     compute = ComputeConfig(
@@ -98,9 +101,15 @@ def worker(args: argparse.Namespace) -> None:
         batches = [collate_padded(ordered[i : i + args.batch], cfg.pad_token_id) for i in range(0, len(ordered), args.batch)]
         efficiency = tokens / sum(b["input_ids"].numel() for b in batches)
         def forward(b):
-            pixels = normalize(b["images"], torch.float32, torch.device("cpu"))
+            pixels = normalize(b["images"], dtype, device)
             return model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], pixel_values=pixels,
                          labels=b["labels"]).loss  # fmt: skip
+
+    # Parameters only, as DeepSpeed's bf16 engine casts them (buffers such as the rotary inv_freq stay fp32).
+    model.to(device)
+    for p in model.parameters():
+        p.data = p.data.to(dtype)
+    batches = [{k: v.to(device) for k, v in b.items()} for b in batches]  # before the timed steps, for both paths
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     labelled = [int((b["labels"][:, 1:] != -100).sum()) for b in batches]  # trained positions per micro-batch
@@ -131,7 +140,7 @@ def worker(args: argparse.Namespace) -> None:
         except UnicodeDecodeError as e:  # torch 2.13 with_stack: now and then one event's name comes back garbled
             sys.exit(f"the torch profiler returned an unreadable event name ({e}); this is intermittent, run it again")
         return
-    stats = measure(step, args.iters, warmup=args.warmup)
+    stats = measure(step, args.iters, warmup=args.warmup, device=args.device)
     stats.pop("result")
     print(json.dumps({"variant": args.variant, **stats, "step0_loss": first["loss"], "real_tokens": tokens,
                       "tokens_per_s": tokens / stats["seconds"], "efficiency": efficiency}))  # fmt: skip
@@ -140,7 +149,7 @@ def worker(args: argparse.Namespace) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny model, fewer samples, one step")
-    p.add_argument("--model", default="tiny_qwen", choices=["tiny_qwen", "qwen05b_small_vision"])
+    p.add_argument("--model", default="tiny_qwen", choices=["tiny_qwen", "qwen05b_small_vision", "qwen05b"])
     p.add_argument("--samples", type=int, default=32)
     p.add_argument("--length-scale", type=float, default=None, help="answer lengths × this (default: 1 tiny, 0.1 0.5B)")
     p.add_argument("--max-tokens", type=int, default=8192)
@@ -150,13 +159,19 @@ def main() -> None:
     p.add_argument("--warmup", action="store_true", help="one untimed step first: the peak then leaves out the "
                    "optimizer state both paths allocate on their first step")
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="of both models' parameters")
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                   help="paths to run (hf and ours at least: the ratios compare them)")
     p.add_argument("--out", default=None)
-    p.add_argument("--profile", choices=["hf", "ours_masked", "ours", "ours_ckpt"], help="print the torch-profiler table of one step of a path")
+    p.add_argument("--profile", choices=VARIANTS, help="print the torch-profiler table of one step of a path")
     p.add_argument("--memory", action="store_true", help="with --profile: allocations by op, and by category at the peak")
     p.add_argument("--variant", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.memory and not args.profile:
         p.error("--memory profiles one step: give it with --profile PATH")
+    if not {"hf", "ours"} <= set(args.variants):
+        p.error("--variants must include hf and ours")
     if args.length_scale is None:
         args.length_scale = 1.0 if args.model == "tiny_qwen" else 0.1
     if args.quick:
@@ -168,11 +183,12 @@ def main() -> None:
 
     shared = ["--model", args.model, "--samples", str(args.samples), "--length-scale", str(args.length_scale),
               "--max-tokens", str(args.max_tokens), "--rows", str(args.rows), "--batch", str(args.batch),
-              "--iters", str(args.iters), "--threads", str(args.threads)] + ["--warmup"] * args.warmup  # fmt: skip
-    rows = {v: run_worker(__file__, ["--variant", v, *shared]) for v in ("hf", "ours_masked", "ours", "ours_ckpt")}
+              "--iters", str(args.iters), "--threads", str(args.threads), "--device", args.device, "--dtype",
+              args.dtype] + ["--warmup"] * args.warmup  # fmt: skip
+    rows = {v: run_worker(__file__, ["--variant", v, *shared]) for v in args.variants}
     hf, ours = rows["hf"], rows["ours"]
     report = {
-        "config": {k: getattr(args, k) for k in ("model", "samples", "length_scale", "max_tokens", "rows", "batch", "iters", "threads", "warmup")},
+        "config": {k: getattr(args, k) for k in ("model", "samples", "length_scale", "max_tokens", "rows", "batch", "iters", "threads", "warmup", "device", "dtype")},
         **rows,
         "speedup_real_tokens": ours["tokens_per_s"] / hf["tokens_per_s"],
         "memory_ratio": ours["peak_mib"] / hf["peak_mib"],
@@ -183,6 +199,8 @@ def main() -> None:
     labels = (("hf", "transformers + padding"), ("ours_masked", "ours, packed, block mask"), ("ours", "ours, packed, varlen"),
               ("ours_ckpt", "ours + decoder ckpt"))
     for name, label in labels:
+        if name not in rows:
+            continue
         r = rows[name]
         print(f"{label:<28}{r['tokens_per_s']:>12.1f}{r['peak_mib']:>10.0f}{r['tensor_peak_mib']:>13.0f}"
               f"{r['efficiency']:>12.3f}{r['step0_loss']:>13.6f}")  # fmt: skip

@@ -239,5 +239,7 @@ def load(path: str | Path, device: str = "cpu", dtype: str = "float32", *, token
         raise CheckpointError(f"{path} holds no tokenizer (*.tiktoken or tokenizer.json): pass tokenizer=PATH "
                               "(for the released GOT weights, the qwen.tiktoken of the download; for a model "
                               "trained here, the *.tiktoken it was trained with)")  # fmt: skip
-    model = model_from_checkpoint(ckpt).to(device=device, dtype=getattr(torch, dtype)).eval()
+    model = model_from_checkpoint(ckpt).to(device).eval()
+    for p in model.parameters():  # parameters only, as transformers' from_pretrained(dtype=) and DeepSpeed's bf16
+        p.data = p.data.to(getattr(torch, dtype))  # engine cast: the rotary inv_freq buffer stays fp32
     return GOT(model, ckpt.tokenizer)

@@ -10,6 +10,7 @@ the checkpoint; size and tokens follow from its encoder. The CLIP normalisation 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,8 +108,15 @@ class Views:
         return self.cut(pixels, self.grid(*images[0].size) if crop else None)
 
 
+@functools.lru_cache(maxsize=8)
+def clip_constants(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """CLIP's mean and std as (1, 3, 1, 1) tensors, made once per dtype and device: building them from Python
+    floats is a host-to-device copy, which on CUDA waits for every kernel queued before it."""
+    mean = torch.tensor(CLIP_MEAN, dtype=dtype, device=device).view(1, 3, 1, 1)
+    return mean, torch.tensor(CLIP_STD, dtype=dtype, device=device).view(1, 3, 1, 1)
+
+
 def normalize(views: torch.Tensor, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """uint8 views (V, 3, S, S) -> CLIP-normalised pixels of `dtype` on `device`."""
-    mean = torch.tensor(CLIP_MEAN, dtype=dtype, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD, dtype=dtype, device=device).view(1, 3, 1, 1)
+    mean, std = clip_constants(dtype, torch.device(device))
     return (views.to(device, dtype) / 255 - mean) / std

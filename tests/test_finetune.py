@@ -114,13 +114,14 @@ def test_the_guide_s_other_training_options_are_real_keys():
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    import got.train.config  # noqa: F401  (registers the schema)
     from got.config import CONFIG_DIR
 
     runs = [c for c in guide_commands("shell") if script(c) == "train/stage3.py"]
     assert len(runs) == 2  # unfreezing the encoder, label-token perturbation
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         overrides = [[a for a in shlex.split(c)[2:] if a != "data.sets=[...]"] for c in runs]  # the elided mixture
-        unfrozen, perturbed = (OmegaConf.to_object(compose("stage3", overrides=o)) for o in overrides)
+        unfrozen, perturbed = (OmegaConf.to_object(compose("train", overrides=o)) for o in overrides)
     assert not unfrozen.freeze.vision and unfrozen.optim.lr_mult["vision"] == 0.1
     assert perturbed.data.perturb_labels == 0.05 and perturbed.freeze.vision  # frozen by default
 

@@ -8,6 +8,7 @@ chunk is computed in the forward pass and the logits are dropped, as Liger's fus
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 IGNORE_INDEX = -100
 
@@ -83,6 +84,25 @@ def linear_cross_entropy(
     if reduction == "sum":
         return total
     return total / targets.numel() if targets.numel() else total
+
+
+def token_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk_tokens: int = 1024) -> torch.Tensor:
+    """log p(target) of each row of `hidden @ weight.T`, differentiable, a chunk of rows at a time: each chunk's
+    (chunk, vocab) logits are recomputed in backward rather than kept (the RL loss needs every token's value,
+    not only their sum).
+
+    hidden: (N, d); weight: (vocab, d); targets: (N,).
+    """
+    def chunk_logprobs(h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        logits = (h @ weight.T).float()
+        return logits.gather(1, t[:, None]).squeeze(1) - torch.logsumexp(logits, dim=-1)
+
+    parts = []
+    for start in range(0, hidden.shape[0], chunk_tokens):
+        h, t = hidden[start : start + chunk_tokens], targets[start : start + chunk_tokens]
+        grad = torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad)
+        parts.append(checkpoint(chunk_logprobs, h, t, use_reentrant=False) if grad else chunk_logprobs(h, t))
+    return torch.cat(parts) if parts else hidden.new_zeros(0, dtype=torch.float32)
 
 
 def reference_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ from hydra.core.config_store import ConfigStore
 
 from got.data.pipeline import DataConfig
 from got.model.got import ComputeConfig, GOTConfig
+from got.train.grpo import RLConfig
 from got.train.logging import LogConfig
 from got.train.lora import LoraConfig
 from got.train.optim import OptimConfig
@@ -39,12 +40,13 @@ class LoopConfig:
     save_every: int = 500
     keep_last: int = 2
     max_nonfinite: int = 5  # consecutive NaN/inf micro-batches before the run stops
+    trust_checkpoint_pickle: bool = False  # resume from checkpoints holding arbitrary pickles (they can run code)
     device: str = "auto"  # auto | cpu | cuda
 
 
 @dataclass
 class TrainConfig:
-    stage: int = 1
+    stage: int = 1  # 1-3: supervised (DESIGN §6); 4: reinforcement learning with verifiable rewards (GRPO)
     model: GOTConfig = field(default_factory=GOTConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     init: InitConfig = field(default_factory=InitConfig)
@@ -55,6 +57,7 @@ class TrainConfig:
     deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
     train: LoopConfig = field(default_factory=LoopConfig)
     eval: PeriodicEvalConfig = field(default_factory=PeriodicEvalConfig)
+    rl: RLConfig = field(default_factory=RLConfig)  # stage 4 only
     log: LogConfig = field(default_factory=LogConfig)
 
 

@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +21,19 @@ class LogConfig:
     peak_tflops: float = 0.0  # per device, for MFU (989 for H100 dense bf16); 0 hides MFU
 
 
+def _step(line: str) -> float:
+    try:
+        return json.loads(line).get("step", 0)
+    except ValueError:
+        return float("inf")
+
+
 class RunLogger:
     """Rank 0 only: a progress bar, metrics.jsonl (truncated to the resume step) and the wandb run."""
 
     def __init__(self, cfg: LogConfig, out_dir: Path, total_steps: int, start_step: int, config: dict):
         self.cfg = cfg
+        self.session = f"{os.getpid()}-{time.time_ns()}"
         self.path = out_dir / "metrics.jsonl"
         self._truncate(start_step)
         self.bar = tqdm(total=total_steps, initial=start_step, desc="train", dynamic_ncols=True)
@@ -40,9 +49,9 @@ class RunLogger:
                                         mode=cfg.wandb, resume="allow")
 
     def _truncate(self, start_step: int) -> None:
-        """A resumed run replays the steps after its checkpoint: drop their old lines."""
+        """A resumed run replays the steps after its checkpoint: drop their old lines (and a line torn by a kill)."""
         if self.path.is_file():
-            lines = [line for line in self.path.read_text().splitlines() if json.loads(line).get("step", 0) <= start_step]
+            lines = [line for line in self.path.read_text().splitlines() if _step(line) <= start_step]
             self.path.write_text("".join(line + "\n" for line in lines))
 
     def step(self, step: int, metrics: dict) -> None:
@@ -54,8 +63,8 @@ class RunLogger:
         self.bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
 
     def write(self, step: int, metrics: dict) -> None:
-        with self.path.open("a") as f:
-            f.write(json.dumps({"step": step, **metrics}) + "\n")
+        with self.path.open("a") as f:  # `session`: which process wrote a step, so a resume can be audited
+            f.write(json.dumps({"step": step, **metrics, "session": self.session}) + "\n")
         if self.wandb is not None:
             self.wandb.log(metrics, step=step)
 

@@ -22,15 +22,16 @@ import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 
 from got.data.pipeline import Loader
+from got.data.shards import expand_urls
 from got.model.got import GOTModel
 from got.tokenizer import GOTTokenizer
-from got.train import checkpoint
+from got.train import checkpoint, grpo
 from got.train.config import TrainConfig, deepspeed_config
 from got.train.flops import train_flops
 from got.train.logging import RunLogger
 from got.train.optim import build_optimizer
 from got.train.periodic_eval import PeriodicEval
-from got.train.stages import build_model, check_init
+from got.train.stages import build_model, check_init, check_tokenizer_early
 
 log = logging.getLogger("got.train")
 MODEL_INPUTS = ("input_ids", "images", "labels", "position_ids", "attention_mask")
@@ -98,9 +99,10 @@ class Run:
     engine: object  # deepspeed.DeepSpeedEngine
     schedule: object
     tokenizer: GOTTokenizer
-    loader: Loader
+    loader: Loader | grpo.PromptStream  # packed training rows (stages 1-3), or samples to roll out (stage 4)
     config_yaml: str
     guard: NonFiniteGuard
+    reference: GOTModel | None = None  # stage 4: the frozen starting model of the KL penalty
     logger: RunLogger | None = None
     periodic_eval: PeriodicEval | None = None
     step: int = 0
@@ -114,10 +116,25 @@ class Run:
         return self.out / "checkpoints"
 
 
+def preflight(cfg: TrainConfig) -> None:
+    """What can be checked before anything expensive (the model, the process group), each with its fix."""
+    check_init(cfg.stage, cfg.init)
+    if cfg.stage == 4 and cfg.train.grad_accum != 1:
+        raise ValueError("stage 4 updates once per batch of rollouts: set rl.prompts_per_step, not train.grad_accum")
+    if not cfg.data.sets:
+        raise ValueError("data.sets is empty: give at least one shard set (urls and weight)")
+    if cfg.compute.attn_implementation == "flash_attention_2" and cfg.data.packing and cfg.data.batch_rows > 1:
+        raise ValueError("flash_attention_2 keeps packed samples apart only in batches of one row: set "
+                         "data.batch_rows=1, or use compute.attn_implementation=sdpa_varlen")  # fmt: skip
+    for urls in [s.urls for s in cfg.data.sets] + ([cfg.eval.data] if cfg.eval.every else []):
+        expand_urls(urls)  # a pattern that matches nothing raises, naming it
+    check_tokenizer_early(cfg.model, cfg.init)
+
+
 def setup(node: DictConfig) -> Run:
     """The model, its DeepSpeed engine and the data loader, before any resume; rank 0 writes OUT/config.yaml."""
     cfg: TrainConfig = OmegaConf.to_object(node)
-    check_init(cfg.stage, cfg.init)
+    preflight(cfg)
     device = setup_distributed(cfg.train.device)
     rank, world = dist.get_rank(), dist.get_world_size()
     out = Path(cfg.train.out_dir)
@@ -130,30 +147,37 @@ def setup(node: DictConfig) -> Run:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(config_yaml)
     model.to(device)
+    reference = grpo.reference_model(model, cfg.rl.beta) if cfg.stage == 4 else None
     optimizer, schedule = build_optimizer(model, cfg.optim, cfg.train.max_steps)
     engine, _, _, schedule = deepspeed.initialize(
         model=model, optimizer=optimizer, lr_scheduler=schedule, config=deepspeed_config(cfg)
     )
+    engine.checkpoint_engine = checkpoint.SafeCheckpointEngine(engine._config, cfg.train.trust_checkpoint_pickle)
     torch.manual_seed(cfg.train.seed * 1000 + rank)  # per-rank randomness (dropout) from here on
-    loader = Loader(cfg.data, tokenizer, model.cfg.views, rank=rank, world_size=world)  # the model's views
+    if cfg.stage == 4:
+        loader = grpo.PromptStream(cfg.data, rank, world)
+    else:
+        loader = Loader(cfg.data, tokenizer, model.cfg.views, rank=rank, world_size=world)  # the model's views
     guard = NonFiniteGuard(cfg.train.max_nonfinite)
-    return Run(cfg, out, device, engine, schedule, tokenizer, loader, config_yaml, guard)
+    return Run(cfg, out, device, engine, schedule, tokenizer, loader, config_yaml, guard, reference)
 
 
 def resume(run: Run, node: DictConfig) -> None:
     """Continue from the latest complete checkpoint (resume=auto), then open the logs and the periodic eval."""
     cfg = run.cfg
+    if cfg.eval.every:
+        run.periodic_eval = PeriodicEval(cfg.eval, run.tokenizer, run.out)
     tag = checkpoint.latest_tag(run.checkpoints) if cfg.train.resume == "auto" else None
     if tag is not None:
         state = checkpoint.load(run.engine, run.checkpoints, tag)
         run.loader.load_state_dict(state["data"])
         run.step, run.guard.total = state["step"], state["skipped_nonfinite"]
+        if run.periodic_eval is not None:
+            run.periodic_eval.best = state.get("best_eval")
         if dist.get_rank() == 0:
             log.info("resumed from %s at step %d", run.checkpoints / tag, run.step)
     if dist.get_rank() == 0:
         run.logger = RunLogger(cfg.log, run.out, cfg.train.max_steps, run.step, OmegaConf.to_container(node, resolve=True))
-    if cfg.eval.every:
-        run.periodic_eval = PeriodicEval(cfg.eval, run.tokenizer, run.out)
 
 
 def train_step(run: Run, batches: Iterator[dict]) -> dict[str, torch.Tensor | float]:
@@ -181,8 +205,9 @@ def train_step(run: Run, batches: Iterator[dict]) -> dict[str, torch.Tensor | fl
     return {"loss": loss_sum, "views": views, "labelled": labelled, "context": context}
 
 
-def step_metrics(run: Run, sums: dict, before: dict, elapsed: float) -> dict[str, float]:
-    """The step's metrics, summed over ranks in one reduction (the step's one host sync besides the NaN guard)."""
+def step_metrics(run: Run, sums: dict, before: dict, start: float) -> dict[str, float]:
+    """The step's metrics, summed over ranks in one reduction (the step's one host sync besides the NaN guard).
+    The step's time is read after that sync: on a GPU its last kernels (the optimizer's) have run only then."""
     cfg, world = run.cfg, dist.get_world_size()
     after = run.loader.stats()
     data = [after.get(k, 0) - before.get(k, 0) for k in ("samples", "tokens", "capacity")]
@@ -190,6 +215,7 @@ def step_metrics(run: Run, sums: dict, before: dict, elapsed: float) -> dict[str
     totals = torch.cat([sums["loss"].reshape(1), torch.tensor(local, dtype=torch.float64, device=run.device)])
     dist.all_reduce(totals)  # on the device: NCCL reduces only device tensors
     loss, views, labelled, context, samples, tokens, capacity = totals.tolist()
+    elapsed = time.perf_counter() - start
     metrics = {
         "loss": loss / (cfg.train.grad_accum * world),
         "lr": max(run.schedule.get_last_lr()),  # the largest group LR (a delayed module sits at 0)
@@ -200,6 +226,8 @@ def step_metrics(run: Run, sums: dict, before: dict, elapsed: float) -> dict[str
         "skipped_nonfinite": run.guard.total,
         **{f"skipped/{k}": v for k, v in after["skipped"].items()},
     }
+    if run.device.type == "cuda":  # this rank's peak of live tensors so far (the caching allocator's count)
+        metrics["max_mem_gib"] = torch.cuda.max_memory_allocated(run.device) / 2**30
     if cfg.log.peak_tflops:
         model = run.model
         trains = [any(p.requires_grad for p in m.parameters()) for m in (model.vision, model.decoder)]
@@ -208,20 +236,32 @@ def step_metrics(run: Run, sums: dict, before: dict, elapsed: float) -> dict[str
     return metrics
 
 
+def rl_step(run: Run) -> dict[str, float]:
+    """Stage 4: one GRPO step (got/train/grpo.py) and its metrics."""
+    start = time.perf_counter()
+    metrics = grpo.rl_step(run.engine, run.reference, run.tokenizer, run.loader, run.cfg.rl, run.cfg.train.seed,
+                           run.step, run.device)  # fmt: skip
+    run.step += 1
+    return {**metrics, "lr": max(run.schedule.get_last_lr()), "grad_norm": float(run.engine.get_global_grad_norm() or 0.0),
+            "s/step": time.perf_counter() - start}  # fmt: skip
+
+
 def cadence(run: Run, metrics: dict) -> None:
-    """What happens after a step: log it, save a checkpoint every save_every steps (and at the end), evaluate
-    every eval.every steps."""
+    """What happens after a step: log it, evaluate every eval.every steps, save a checkpoint every save_every
+    steps (and at the end)."""
     cfg, step = run.cfg, run.step
     if run.logger:
         run.logger.step(step, metrics)
-    if step % cfg.train.save_every == 0 or step == cfg.train.max_steps:
-        rank_state = {"step": step, "skipped_nonfinite": run.guard.total, "data": run.loader.state_dict(),
-                      "rng": checkpoint.rng_state()}  # fmt: skip
-        checkpoint.save(run.engine, run.checkpoints, step, rank_state, run.tokenizer, run.config_yaml, cfg.train.keep_last)
+    # Evaluate before saving: the checkpoint of a step then holds that step's best-eval state.
     if run.periodic_eval is not None and step % cfg.eval.every == 0:
         scores = run.periodic_eval(run.engine, step)
         if run.logger:
             run.logger.write(step, scores)
+    if step % cfg.train.save_every == 0 or step == cfg.train.max_steps:
+        best = run.periodic_eval.best if run.periodic_eval is not None else None
+        rank_state = {"step": step, "skipped_nonfinite": run.guard.total, "data": run.loader.state_dict(),
+                      "rng": checkpoint.rng_state(), "best_eval": best}  # fmt: skip
+        checkpoint.save(run.engine, run.checkpoints, step, rank_state, run.tokenizer, run.config_yaml, cfg.train.keep_last)
 
 
 def train(node: DictConfig) -> None:
@@ -229,12 +269,15 @@ def train(node: DictConfig) -> None:
     run = setup(node)
     try:
         resume(run, node)
-        batches = iter(run.loader)
+        batches = iter(run.loader) if run.cfg.stage != 4 else None
         while run.step < run.cfg.train.max_steps:
+            if batches is None:
+                cadence(run, rl_step(run))
+                continue
             start, before = time.perf_counter(), run.loader.stats()
             sums = train_step(run, batches)
             run.step += 1
-            cadence(run, step_metrics(run, sums, before, time.perf_counter() - start))
+            cadence(run, step_metrics(run, sums, before, start))
         checkpoint.export_model(run.engine, run.tokenizer, run.out / "final")
     finally:
         if run.logger:

@@ -5,9 +5,6 @@ Collective: every rank calls it (ZeRO-3 gathers the parameters on all of them); 
 """
 
 import json
-import os
-import shutil
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -20,7 +17,7 @@ from got.eval.inputs import EvalItem
 from got.eval.metrics import score_corpus
 from got.infer.api import GOT
 from got.tokenizer import GOTTokenizer
-from got.train.checkpoint import export_model
+from got.train.checkpoint import TMP_PREFIX, export_model, generation_model, replace_dir
 
 LOWER_IS_BETTER = {"edit_dist", "cer", "wer", "repetition"}
 LOGGED = ("edit_dist", "f1", "bleu")
@@ -38,6 +35,11 @@ class PeriodicEvalConfig:
     no_repeat_ngram_size: int = 0
     mode: str = "strict"
     best_metric: str = "edit_dist"  # edit_dist (lower is better), f1 or bleu: the best checkpoint is kept
+
+    def __post_init__(self) -> None:
+        if self.every and not self.data:
+            raise ValueError("eval.every is set but eval.data names no held-out shards: give eval.data=[PATTERN] "
+                             "or eval.every=0")  # fmt: skip
 
 
 class PeriodicEval:
@@ -58,35 +60,29 @@ class PeriodicEval:
 
     def __call__(self, engine, step: int) -> dict:
         """Scores of the current model (on rank 0; {} elsewhere); a new best is exported to OUT/best."""
-        module = engine.module
-        gathered = nullcontext()
-        if engine.zero_optimization_stage() == 3:
-            import deepspeed
-
-            gathered = deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None)
         scores, improved = {}, [False]
-        module.eval()
-        with gathered:
-            if dist.get_rank() == 0:
-                reader = GOTEngine(GOT(module, self.tokenizer), max_new_tokens=self.cfg.max_new_tokens,
-                                   no_repeat_ngram_size=self.cfg.no_repeat_ngram_size)  # fmt: skip
-                pairs = [(item.sample.text, pred.text) for item, pred in
-                         predict(reader, self.items, self.cfg.batch_size, {}, progress=False)]  # fmt: skip
-                result = score_corpus(pairs, mode=self.cfg.mode, kind="page")
-                scores = {f"eval/{k}": result["macro"][k] for k in LOGGED if k in result["macro"]}
-                value = result["macro"][self.cfg.best_metric]
-                improved[0] = self._better(value)
-                if improved[0]:
-                    self.best = value
-            dist.barrier()
-        module.train()
+        engine.module.eval()
+        model = generation_model(engine)  # rank 0 only
+        if model is not None:
+            reader = GOTEngine(GOT(model, self.tokenizer), max_new_tokens=self.cfg.max_new_tokens,
+                               no_repeat_ngram_size=self.cfg.no_repeat_ngram_size)  # fmt: skip
+            pairs = [(item.sample.text, pred.text) for item, pred in
+                     predict(reader, self.items, self.cfg.batch_size, {}, progress=False)]  # fmt: skip
+            result = score_corpus(pairs, mode=self.cfg.mode, kind="page")
+            scores = {f"eval/{k}": result["macro"][k] for k in LOGGED if k in result["macro"]}
+            value = result["macro"][self.cfg.best_metric]
+            improved[0] = self._better(value)
+            if improved[0]:
+                self.best = value
+        del model
+        dist.barrier()
+        engine.module.train()
         dist.broadcast_object_list(improved, src=0)
         if improved[0]:
-            tmp = self.out / ".tmp-best"
-            export_model(engine, self.tokenizer, tmp)
+            tmp = self.out / f"{TMP_PREFIX}best"
+            export_model(engine, self.tokenizer, tmp, replace=False)
             if dist.get_rank() == 0:
                 (tmp / "scores.json").write_text(json.dumps({"step": step, **scores}, indent=2))
-                shutil.rmtree(self.out / "best", ignore_errors=True)
-                os.replace(tmp, self.out / "best")
+                replace_dir(tmp, self.out / "best")  # the previous best stays until this one is whole
             dist.barrier()
         return scores

@@ -37,23 +37,38 @@ def _tokenizer(init: InitConfig, found: GOTTokenizer | None) -> GOTTokenizer:
     return found or GOTTokenizer.default()
 
 
+TOKENIZER_HINT = ("give the model's vocabulary with init.tokenizer=PATH/*.tiktoken (for the Qwen decoder of the paper "
+                  "sizes: its qwen.tiktoken, 151,643 ranks; the shipped got-tiny.tiktoken fits only the tiny models)")
+
+
 def check_tokenizer(cfg: GOTConfig, tokenizer: GOTTokenizer) -> None:
     """The model's special-token ids and vocabulary must be the tokenizer's, or training silently learns noise."""
     expected = {"image_token_id": tokenizer.imgpad_id, "eos_token_id": tokenizer.im_end_id, "pad_token_id": tokenizer.pad_id}
     wrong = {k: (getattr(cfg, k), v) for k, v in expected.items() if getattr(cfg, k) != v}
     if wrong:
         raise ValueError(f"model config ids do not match tokenizer {tokenizer.source}: "
-                         + ", ".join(f"{k}={a} but the tokenizer says {b}" for k, (a, b) in wrong.items()))
+                         + ", ".join(f"{k}={a} but the tokenizer says {b}" for k, (a, b) in wrong.items())
+                         + f"; {TOKENIZER_HINT}")  # fmt: skip
     vocab = cfg.decoder.get("vocab_size", 0)
     if tokenizer.vocab_size > vocab:
-        raise ValueError(f"tokenizer {tokenizer.source} has {tokenizer.vocab_size} ids; the decoder embeds only {vocab}")
+        raise ValueError(f"tokenizer {tokenizer.source} has {tokenizer.vocab_size} ids; the decoder embeds only "
+                         f"{vocab}; {TOKENIZER_HINT}")  # fmt: skip
+
+
+def check_tokenizer_early(cfg: GOTConfig, init: InitConfig) -> None:
+    """The tokenizer check of a run that builds its model from the config, before the model is built. (A run
+    with init.model_from checks against the checkpoint's config, once it is read.)"""
+    if not init.model_from:
+        check_tokenizer(cfg, _tokenizer(init, None))
 
 
 def check_init(stage: int, init: InitConfig) -> None:
     """Stage 3 (fine-tuning runs as stage 3) continues a whole model; without init.model_from it would quietly
     train a random one (with freeze.vision=false nothing else objects). Checked before any work."""
-    if stage == 3 and not init.model_from:
-        raise ValueError("stage 3 and fine-tuning start from a whole model: set init.model_from=DIR (a got-layout "
+    if stage not in (1, 2, 3, 4):
+        raise ValueError(f"stage must be 1, 2, 3 or 4 (RL), got {stage}")
+    if stage >= 3 and not init.model_from:
+        raise ValueError("stages 3 and 4 and fine-tuning start from a whole model: set init.model_from=DIR (a got-layout "
                          "checkpoint from train/convert.py or a run's final/; init.model_layout=official|hf reads "
                          "those layouts directly)")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import functools
 import io
 import json
 import logging
@@ -26,13 +27,7 @@ import re
 from html import escape
 from pathlib import Path
 
-import matplotlib
-from markdown_it import MarkdownIt
-from matplotlib import font_manager
-from matplotlib.figure import Figure
 from PIL import Image
-from rdkit import Chem, rdBase
-from rdkit.Chem.Draw import rdMolDraw2D
 
 from got.infer import tikz
 from got.render import engines
@@ -243,7 +238,12 @@ MATH = re.compile(r"\\\[(?P<display>(?:(?!\n\s*\n|\\\[).)+?)(?<!\\)\\\]|\$\$(?P<
 STRAY = re.compile(r"\\[()\[\]]|\$\$|\\(?:begin|end)\{tabular\}")
 HOLD = re.compile("\ufdd0(\\d+)\ufdd1")  # noncharacters: never in real text, left alone by markdown-it
 # raw HTML is shown as text, and links and images (which could name a URL) stay text too
-_md = MarkdownIt("commonmark", {"html": False}).enable("table").disable(["link", "image", "autolink", "reference"])
+@functools.cache
+def _md():
+    from markdown_it import MarkdownIt  # imported on first use, as matplotlib and RDKit below: training imports
+    # this module (through the rewards) and need not pay for them
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table").disable(["link", "image", "autolink", "reference"])
 
 
 def markdown_html(text: str) -> str:
@@ -258,7 +258,7 @@ def markdown_html(text: str) -> str:
     text = MATH.sub(lambda m: hold(math_html(m["display"] or m["dollars"] or m["inline"], not m["inline"], m[0])), text)
     stray = sorted({m[0] for m in STRAY.finditer(text)})
     text = STRAY.sub(lambda m: hold(escape(m[0])), text)
-    out = _md.render(text)
+    out = _md().render(text)
     out = re.sub("<p>\ufdd0(\\d+)\ufdd1</p>", lambda m: pieces[int(m[1])], out)  # a table is no paragraph
     out = HOLD.sub(lambda m: pieces[int(m[1])], out)
     if stray:
@@ -274,6 +274,9 @@ def text_html(text: str) -> str:
 
 
 def smiles_html(text: str) -> str:
+    from rdkit import Chem, rdBase
+    from rdkit.Chem.Draw import rdMolDraw2D
+
     with rdBase.BlockLogs():  # the reason goes in the note, not to stderr
         mol = Chem.MolFromSmiles(text.strip()) if text.strip() else None
     if mol is None:
@@ -354,6 +357,10 @@ def number(v) -> float | None:
 
 def chart_svg(data: dict, categories: list[str], series: dict[str, dict]) -> str:
     """The values as a (grouped) bar chart: the dict does not say which kind of chart it was read from."""
+    import matplotlib
+    from matplotlib import font_manager
+    from matplotlib.figure import Figure
+
     # the text stays text (the browser draws it); a CJK fallback face only makes matplotlib's layout measure right
     cjk = [f.name for f in font_manager.fontManager.ttflist if f.name == "Noto Sans CJK SC"][:1]
     rc = {"svg.fonttype": "none", "svg.hashsalt": "got-chart", "font.family": ["DejaVu Sans", *cjk]}
@@ -459,6 +466,8 @@ def detect_kind(text: str) -> str:
     if CHART_START.match(s):
         return "chart"
     if SMILES_CHARS.fullmatch(s) and (SMILES_SYNTAX.search(s) or CHAIN.fullmatch(s)):
+        from rdkit import Chem, rdBase
+
         with rdBase.BlockLogs():
             if Chem.MolFromSmiles(s) is not None:
                 return "smiles"

@@ -23,7 +23,6 @@ from functools import lru_cache
 from typing import Callable
 
 from rapidfuzz.distance import LCSseq, Levenshtein
-from rdkit import Chem, rdBase
 
 from got.data.sample import Sample
 from got.eval.metrics import LOOP, repetition
@@ -100,6 +99,8 @@ def region(sample: Sample, out: Rollout) -> float | None:
 def _canonical_smiles(text: str) -> str | None:
     if not text.isascii():  # SMILES is ASCII; RDKit raises on a lone surrogate rather than rejecting it
         return None
+    from rdkit import Chem, rdBase  # on first use: every training run imports this module
+
     with rdBase.BlockLogs():  # an unparsable SMILES is an expected outcome here, not news for stderr
         mol = Chem.MolFromSmiles(text)
     return None if mol is None else Chem.MolToSmiles(mol)

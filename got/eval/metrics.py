@@ -236,7 +236,7 @@ def score_corpus(pairs: Iterable[tuple[str, ...]], *, mode: str = "strict", kind
     parts = {}
     if split_format:
         splits = [(format_parts(label, mode=mode), format_parts(pred, mode=mode), k) for label, pred, k in items]
-        parts = {part: [_score(l[part], p[part], mode, k) for l, p, k in splits] for part in PARTS}
+        parts = {part: [_score(lab[part], pre[part], mode, k) for lab, pre, k in splits] for part in PARTS}
 
     def summary(keep: list[int]) -> dict:
         out = _aggregate([scored[i] for i in keep], mode)

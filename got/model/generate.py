@@ -140,7 +140,7 @@ def decode_steps(
     fused = fused_step(model.decoder, cache.layers, int(position_ids.max()) + max_new_tokens + 1)
     pad_mask = mask.bool()[:, None, None, :] if bool((mask[:, :width] == 0).any()) else None
     done = torch.zeros(batch, dtype=torch.bool, device=device)
-    length = width
+    length, token = width, None  # token: the last step's, fed to the next
     for step in range(max_new_tokens):
         if step == 0:  # the prompt, through transformers: it fills the cache
             out = base(inputs_embeds=embeds, attention_mask=mask[:, :width], position_ids=position_ids, cache=cache,

@@ -167,7 +167,7 @@ class Page:
     def _break(self, text: str, style: Style, width: float, math: list[Math]) -> list[tuple[int, int]]:
         """Greedy line breaking: (start, end) slices of text, trailing spaces excluded."""
         units = [(m.start(), m.group()) for m in _UNIT.finditer(text)]
-        lines, start, x, limit = [], None, 0.0, width - style.indent
+        lines, start, end, x, limit = [], None, 0, 0.0, width - style.indent
         for pos, unit in units:
             if unit.isspace():
                 if start is not None:

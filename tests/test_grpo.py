@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from got.config import load_model_config
-from got.model.convert import checkpoint_from_model, save_checkpoint
 from got.model.got import GOTModel
 from got.tokenizer import GOTTokenizer
 from got.train.grpo import Group, advantages, answer_logprobs, grpo_loss, packed
 
 from datagen import losses
+from test_infer_api import model_dir  # noqa: F401  (the tiny checkpoint with varied answers)
 from test_resume import kill_after, records
 from test_train import command, shards, train  # noqa: F401  (shards: the module-scoped shard fixture)
 
@@ -71,26 +71,12 @@ def test_only_answer_tokens_carry_the_loss_with_their_advantage():
     torch.testing.assert_close(ours, torch.stack(expected), rtol=1e-5, atol=1e-5)
 
 
-@pytest.fixture(scope="module")
-def policy(tmp_path_factory):
-    """A tiny model whose decoder weights make varied answers (at the init's std every logit is near 0)."""
-    torch.manual_seed(1)
-    model = GOTModel(load_model_config("tiny_qwen"))
-    with torch.no_grad():
-        for p in model.decoder.parameters():
-            if p.dim() > 1:
-                p.normal_(std=0.2)
-    path = tmp_path_factory.mktemp("policy")
-    save_checkpoint(checkpoint_from_model(model, GOTTokenizer.default()), path)
-    return path
-
-
 RL = ("train.max_steps=4", "train.save_every=2", "rl.group_size=4", "rl.prompts_per_step=1", "rl.max_new_tokens=8",
       "rl.temperature=1.5", "optim.lr=1e-3", "optim.warmup_steps=1")  # fmt: skip
 
 
-def test_a_killed_rl_run_resumes_exactly(tmp_path, shards, policy):  # noqa: F811
-    args = (f"init.model_from={policy}", *RL)
+def test_a_killed_rl_run_resumes_exactly(tmp_path, shards, model_dir):  # noqa: F811
+    args = (f"init.model_from={model_dir}", *RL)  # a tiny model with varied answers
     full = tmp_path / "full"
     result = train(4, full, shards, *args)
     steps = [r for r in records(full) if "reward/total" in r]

@@ -212,12 +212,66 @@ def test_glyph_cache_draws_as_pil():
 def test_line_letters_and_fixed_pitch():
     from got.render.line import LineConfig, render_line
 
-    cfg = LineConfig(face="DejaVuSansMono.ttf", random_letters_p=1.0, min_letters=1, max_chars=6, pitch_chars=6)
+    cfg = LineConfig(faces=("DejaVuSansMono.ttf",), kinds={"letters": 1.0}, chars=(1, 6), pitch_chars=6)
     lines = [render_line(sample_rng(0, i), cfg) for i in range(60)]
     assert {len(s.text) for s in lines} == set(range(1, 7)) and all(s.text.isalpha() for s in lines)
     assert len({s.images[0].size for s in lines}) == 1  # one page size: a letter's place is fixed by its index
-    with pytest.raises(ValueError, match="min_letters"):
-        LineConfig(min_letters=7, max_chars=6)
+    for bad in ({"chars": (7, 6)}, {"font_size": (0, 10)}, {"kinds": {"verse": 1.0}}, {"kinds": {"word": 0.0}}):
+        with pytest.raises(ValueError, match="line"):
+            LineConfig(**bad)
+
+
+def _prose(lang: str = "en") -> str:
+    """Every paragraph of the corpus, whitespace-normalised and joined: a phrase must be a stretch of one of them."""
+    from got.render.text import corpus
+
+    return "\n".join(" ".join(p.split()) for source in corpus(lang) for p in source)
+
+
+def test_line_words_are_words_of_the_prose():
+    import re as regex
+
+    from got.render.line import LineConfig, render_line
+
+    faces = ("LiberationSerif-Bold.ttf", "DejaVuSans.ttf", "LiberationSans-Regular.ttf", "DejaVuSerif-Bold.ttf")
+    cfg = LineConfig(kinds={"word": 1.0}, chars=(3, 12), faces=faces, font_size=(20, 40))
+    lines = [render_line(sample_rng(1, i), cfg) for i in range(80)]
+    prose = _prose()
+    for s in lines:
+        assert regex.fullmatch(r"[A-Za-z]{3,12}", s.text), s.text
+        assert regex.search(rf"(?<![A-Za-z]){s.text}(?![A-Za-z])", prose), s.text  # a whole word of the corpus
+        assert 20 <= s.extra["size"] <= 40
+    assert {s.extra["font"] for s in lines} == {f.removesuffix(".ttf") for f in faces}
+    with pytest.raises(ValueError, match="English only"):
+        render_line(sample_rng(1, 0), LineConfig(langs=("zh",), kinds={"word": 1.0}))
+
+
+@pytest.mark.parametrize("lang,chars", [("en", (15, 30)), ("zh", (4, 10))])
+def test_line_phrases_are_stretches_of_one_paragraph(lang, chars):
+    from got.render.line import LineConfig, render_line
+
+    prose = _prose(lang)
+    prose = prose.replace(" ", "") if lang == "zh" else prose
+    for i in range(40):
+        s = render_line(sample_rng(2, i), LineConfig(langs=(lang,), chars=chars))
+        assert chars[0] <= len(s.text) <= chars[1] and s.text in prose, s.text
+
+
+def test_line_strips_are_one_line_of_type_high_and_crop_strips_tile_in_one_row():
+    """The strip's height depends on the face, size and margin, never on the letters (no ascender in "now", both
+    in "Python"); a crop strip is a whole number of squares, so the loader's multi-crop grid is one row."""
+    from got.model.views import Views
+    from got.render.line import LineContent, draw_line
+
+    face = next(f for f in fonts.faces("en") if f.path.endswith("/LiberationSerif-Regular.ttf"))
+    heights = {draw_line(LineContent("en", t, face, 30, 9, 0, False, None)).images[0].size[1] for t in ("now", "Python", "—")}
+    ascent, descent = fonts.font(face, 30).getmetrics()
+    assert heights == {ascent + descent + 18}
+    views = Views(size=128, tokens=16, min_tiles=1, max_tiles=6)
+    for text in ("will", "mice", "remained", "a line of about thirty chars"):
+        s = draw_line(LineContent("en", text, face, 30, 9, 0, True, None))
+        w, h = s.images[0].size
+        assert s.crop and w % h == 0 and views.grid(w, h) == (min(w // h, 6), 1), (text, w, h)
 
 
 # --- every renderer samples its content, then draws it ------------------------------------------------------------

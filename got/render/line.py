@@ -1,58 +1,103 @@
-"""Single short text lines on a plain page: stage-1 line data and the CPU demo's reading task.
+"""Single short text lines: stage-1 line data, and the reading tasks of the CPU demo and bench/learning.py.
 
-Document line slices span a page's column (40-80 characters); these are a few words, short enough for a tiny
-model's handful of image tokens. The text is a phrase of real prose, or random letters, which give the decoder
-no language prior to lean on and so push it to read.
+Document line slices span a page's column (40-80 characters); these are a word or a few words, short enough for a
+tiny model. The text is a stretch of real prose, one real word, or random letters (which give the decoder no
+language prior to lean on and so push it to read). A line is set on a strip one line of type high (the face's
+ascent and descent, whatever letters it holds), so every face and size gives the same proportions; `crop` lets the
+loader tile a long strip along its length instead of squashing it into one view.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image, ImageDraw
 
 from got.data.sample import Sample
-from got.render import engines, fonts, text
+from got.render import effects, engines, fonts, text
+
+KINDS = ("phrase", "word", "letters")
+_WORD = re.compile(r"[A-Za-z]+")
+_TRIES = 50  # paragraphs tried for a word or phrase of the asked length before the sample is given up
 
 
 @dataclass
 class LineConfig:
     langs: tuple[str, ...] = ("en",)
-    words: tuple[int, int] = (1, 3)  # words of prose per line (characters in Chinese: 2-3x as many)
-    max_chars: int = 12  # longer phrases are cut at the last word boundary that fits (or hard, without one)
-    random_letters_p: float = 0.0  # share of lines that are random lowercase letters instead of prose
-    min_letters: int = 3  # random-letter lines have min_letters..max_chars letters (1: single glyphs too)
-    face: str | None = None  # one font file name (e.g. DejaVuSans.ttf); None: any regular face of the language
-    font_size: int = 28
-    margin: int = 8  # px of page around the text
-    pitch_chars: int = 0  # 0: the page fits the text; N: a fixed page, N average letters wide and one line high,
-    # text at its left, so a letter's place on the page does not depend on the line's length (docs/learning.md)
+    # phrase: consecutive words of a paragraph, punctuation kept (Chinese: consecutive characters); word: one word
+    # of a paragraph, letters only, as often as the prose uses it; letters: random lowercase letters (English)
+    kinds: dict[str, float] = field(default_factory=lambda: {"phrase": 1.0})
+    chars: tuple[int, int] = (3, 12)  # length of a phrase in characters, of a word or letters in letters
+    faces: tuple[str, ...] = ()  # font file names (e.g. DejaVuSerif-Bold.ttf), one drawn per line; (): any regular
+    font_size: tuple[int, int] = (28, 28)  # px
+    margin: tuple[float, float] = (0.3, 0.3)  # blank round the text, in font sizes
+    pitch_chars: int = 0  # 0: the strip fits the text; N: a fixed strip, N average letters wide, text at its left,
+    # so a letter's place on the page does not depend on the line's length (docs/learning.md)
+    # flag the sample multi-crop: the loader cuts the strip into tiles along its length. The strip is widened (blank
+    # on the right) to a whole number of its heights, so that the grid closest to its aspect is one row of square
+    # tiles: a strip 1.25-1.75 heights wide would otherwise get a 3x2 grid, which cuts its letters in half.
+    crop: bool = False
+    degrade: effects.DegradeConfig = field(default_factory=lambda: effects.DegradeConfig(p=0.0))
     text: text.TextConfig = text.TextConfig()
 
     def __post_init__(self) -> None:
-        if not 1 <= self.min_letters <= self.max_chars:
-            raise ValueError(f"line: need 1 <= min_letters <= max_chars, got {self.min_letters} and {self.max_chars}")
+        if unknown := sorted(set(self.kinds) - set(KINDS)):
+            raise ValueError(f"line: unknown kinds {unknown}, expected some of {list(KINDS)}")
+        if not self.kinds or min(self.kinds.values()) < 0 or sum(self.kinds.values()) <= 0:
+            raise ValueError(f"line: kinds need non-negative weights, some positive, got {self.kinds}")
+        for name in ("chars", "font_size"):
+            lo, hi = getattr(self, name)
+            if not 1 <= lo <= hi:
+                raise ValueError(f"line: need 1 <= {name}[0] <= {name}[1], got {lo} and {hi}")
+
+
+def _phrase(rng: random.Random, lang: str, cfg: LineConfig) -> str:
+    """A stretch of one paragraph of chars[0]..chars[1] characters, cut at word boundaries (any character in
+    Chinese), starting at a random word."""
+    lo, hi = cfg.chars
+    for _ in range(_TRIES):
+        paragraph = text.any_paragraph(rng, lang, cfg.text)
+        units, sep = (list(paragraph.replace(" ", "")), "") if lang == "zh" else (paragraph.split(), " ")
+        length, start = rng.randint(lo, hi), rng.randrange(len(units))
+        out = units[start]
+        for unit in units[start + 1 :]:
+            joined = out + sep + unit
+            if len(joined) > length:
+                break
+            out = joined
+        if lo <= len(out) <= hi:
+            return out
+    raise engines.RenderError(f"no {lang} phrase of {lo}-{hi} characters in {_TRIES} paragraphs")
+
+
+def _word(rng: random.Random, lang: str, cfg: LineConfig) -> str:
+    lo, hi = cfg.chars
+    if lang != "en":
+        raise ValueError(f"line: kind 'word' is English only, got lang {lang!r}")
+    for _ in range(_TRIES):
+        words = [w for w in _WORD.findall(text.any_paragraph(rng, lang, cfg.text)) if lo <= len(w) <= hi]
+        if words:
+            return rng.choice(words)
+    raise engines.RenderError(f"no word of {lo}-{hi} letters in {_TRIES} paragraphs")
 
 
 def _line_text(rng: random.Random, lang: str, cfg: LineConfig) -> str:
-    if lang == "en" and rng.random() < cfg.random_letters_p:
-        return "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(cfg.min_letters, cfg.max_chars)))
-    lo, hi = cfg.words if lang == "en" else (2 * cfg.words[0], 3 * cfg.words[1])
-    line = text.phrase(rng, lang, lo, hi, cfg.text).strip()
-    if len(line) > cfg.max_chars:
-        cut = line[: cfg.max_chars + 1].rfind(" ")
-        line = line[:cut] if cut > 0 else line[: cfg.max_chars]
-    return line.strip()
+    kind = rng.choices(list(cfg.kinds), list(cfg.kinds.values()))[0]
+    if kind == "letters":
+        return "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(*cfg.chars)))
+    return _word(rng, lang, cfg) if kind == "word" else _phrase(rng, lang, cfg)
 
 
 def _face(rng: random.Random, lang: str, cfg: LineConfig) -> fonts.Face:
-    if cfg.face is None:
+    if not cfg.faces:
         return fonts.pick(rng, lang, bold=False, italic=False, cfg=cfg.text.fonts)
-    named = [f for f in fonts.faces(lang, cfg.text.fonts) if f.path.endswith("/" + cfg.face)]
+    name = rng.choice(cfg.faces)
+    named = [f for f in fonts.faces(lang, cfg.text.fonts) if f.path.endswith("/" + name)]
     if not named:
-        raise engines.RenderError(f"font {cfg.face!r} is not installed (run scripts/setup_system.sh)")
+        raise engines.RenderError(f"font {name!r} is not installed for {lang} (run scripts/setup_system.sh)")
     return named[0]
 
 
@@ -64,26 +109,35 @@ class LineContent:
     size: int  # px
     margin: int  # px
     pitch_chars: int  # LineConfig.pitch_chars
+    crop: bool
+    degradation: effects.Degradation | None
 
 
 def sample_line(rng: random.Random, cfg: LineConfig) -> LineContent:
     lang = rng.choice(cfg.langs)
     line = _line_text(rng, lang, cfg)
-    if not line:
+    if not line.strip():
         raise engines.RenderError("empty line")
-    return LineContent(lang, line, _face(rng, lang, cfg), cfg.font_size, cfg.margin, cfg.pitch_chars)
+    face, size = _face(rng, lang, cfg), rng.randint(*cfg.font_size)
+    margin = round(size * rng.uniform(*cfg.margin))
+    return LineContent(lang, line, face, size, margin, cfg.pitch_chars, cfg.crop,
+                       effects.sample_degradation(rng, cfg.degrade))  # fmt: skip
 
 
 def draw_line(c: LineContent) -> Sample:
     font = fonts.font(c.face, c.size)
-    left, top, right, bottom = font.getbbox(c.text)
-    if c.pitch_chars:  # the page and the baseline do not move with the text
-        ascent, descent = font.getmetrics()
-        width = max(right, round(font.getlength(string.ascii_lowercase) / 26 * c.pitch_chars))
-        left, top, right, bottom = 0, 0, width, ascent + descent
-    image = Image.new("RGB", (right - left + 2 * c.margin, bottom - top + 2 * c.margin), "white")
-    ImageDraw.Draw(image).text((c.margin - left, c.margin - top), c.text, font=font, fill="black")
-    return Sample([image], c.text, task="ocr", lang=c.lang, source="render/line", extra={"font": c.face.name})
+    ascent, descent = font.getmetrics()
+    left, _, right, _ = font.getbbox(c.text)
+    if c.pitch_chars:  # the strip and the text's start do not move with the text
+        left, right = 0, max(right, round(font.getlength(string.ascii_lowercase) / 26 * c.pitch_chars))
+    width, height = right - left + 2 * c.margin, ascent + descent + 2 * c.margin
+    if c.crop:  # a whole number of squares: the loader's grid is then one row of tiles (see LineConfig.crop)
+        width = -(-width // height) * height
+    image = Image.new("RGB", (width, height), "white")
+    ImageDraw.Draw(image).text((c.margin - left, c.margin), c.text, font=font, fill="black")
+    image, _ = effects.degrade(image, c.degradation)
+    return Sample([image], c.text, task="ocr", lang=c.lang, source="render/line", crop=c.crop,
+                  extra={"font": c.face.name, "size": c.size})  # fmt: skip
 
 
 def render_line(rng: random.Random, cfg: LineConfig) -> Sample:

@@ -29,8 +29,9 @@ from got.render import RENDERERS, build_config, sample_rng
 
 log = logging.getLogger("got.render")
 # part of every dataset's name: bump it when the same arguments come to render other samples (2: each renderer
-# samples its content, then draws it, in another order of random draws), so old shards are never resumed into
-SAMPLES_VERSION = 2
+# samples its content, then draws it, in another order of random draws; 3: lines are set one line of type high,
+# in faces and sizes drawn per line, and crop strips are whole squares), so old shards are never resumed into
+SAMPLES_VERSION = 3
 
 
 @dataclass

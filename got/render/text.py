@@ -164,7 +164,7 @@ def disk_cached(name: str, key, build):
     return out
 
 
-def _any_paragraph(rng: random.Random, lang: str, cfg: TextConfig) -> str:
+def any_paragraph(rng: random.Random, lang: str, cfg: TextConfig) -> str:
     # sources weigh the same whatever their size (Shakespeare alone would outnumber the rest)
     return rng.choice(rng.choice(corpus(lang, cfg)))
 
@@ -182,7 +182,7 @@ def sentences(text: str, lang: str) -> list[str]:
 
 def paragraph(rng: random.Random, lang: str, max_chars: int, cfg: TextConfig = TextConfig()) -> str:
     """A stretch of real prose of at most about max_chars, starting at a sentence boundary."""
-    parts = sentences(_any_paragraph(rng, lang, cfg), lang)
+    parts = sentences(any_paragraph(rng, lang, cfg), lang)
     start = rng.randrange(len(parts))
     out = parts[start]
     for s in parts[start + 1 :]:
@@ -194,7 +194,7 @@ def paragraph(rng: random.Random, lang: str, max_chars: int, cfg: TextConfig = T
 
 def phrase(rng: random.Random, lang: str, lo: int, hi: int, cfg: TextConfig = TextConfig()) -> str:
     """The first lo..hi words (characters in Chinese) of a clause of real prose."""
-    clauses = [c for c in _CLAUSE.split(_any_paragraph(rng, lang, cfg)) if c.strip()]
+    clauses = [c for c in _CLAUSE.split(any_paragraph(rng, lang, cfg)) if c.strip()]
     clause = rng.choice(clauses).strip()
     units = list(clause.replace(" ", "")) if lang == "zh" else clause.split()
     return ("" if lang == "zh" else " ").join(units[: rng.randint(lo, hi)])

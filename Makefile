@@ -17,6 +17,8 @@ demo: install
 	bash scripts/demo.sh
 
 test: install
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q tests
 
 bench-vision: install

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from got.config import load_model_config
-from got.model.convert import checkpoint_from_model, model_from_checkpoint, save_checkpoint, with_tokenizer
+from got.model.checkpoint import checkpoint_from_model, model_from_checkpoint, save_checkpoint, with_tokenizer
 from got.model.decode import rows_linear
 from got.model.generate import generate
 from got.model.got import GOTModel
@@ -37,11 +37,19 @@ from got.prompts import build_query, encode_prompt
 from got.tokenizer import GOTTokenizer
 
 
-
 def small_vision(image_size: int) -> VisionConfig:
     """One cheap block that still gives (image_size / 16)² tokens per view: 256 at 256²."""
-    return VisionConfig(image_size=image_size, patch_size=4, width=64, depth=1, heads=2, mlp_dim=128, window_size=8,
-                        global_layers=(), out_channels=64)  # fmt: skip
+    return VisionConfig(
+        image_size=image_size,
+        patch_size=4,
+        width=64,
+        depth=1,
+        heads=2,
+        mlp_dim=128,
+        window_size=8,
+        global_layers=(),
+        out_channels=64,
+    )
 
 
 def build(name: str, tokenizer: GOTTokenizer, out: Path, image_size: int):
@@ -72,9 +80,16 @@ def ours(model, prompts, images, new_tokens: int, ngram: int) -> list[list[int]]
 @torch.inference_mode()
 def theirs(hf, tokenizer, prompts, images, new_tokens: int, ngram: int) -> list[list[int]]:
     pixels, ids = normalize(images, hf.dtype, hf.device), torch.tensor(prompts, device=hf.device)
-    out = hf.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels, do_sample=False,
-                      max_new_tokens=new_tokens, no_repeat_ngram_size=ngram, eos_token_id=tokenizer.im_end_id,
-                      pad_token_id=tokenizer.pad_id)  # fmt: skip
+    out = hf.generate(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        pixel_values=pixels,
+        do_sample=False,
+        max_new_tokens=new_tokens,
+        no_repeat_ngram_size=ngram,
+        eos_token_id=tokenizer.im_end_id,
+        pad_token_id=tokenizer.pad_id,
+    )
     rows = out[:, ids.shape[1] :].tolist()
     return [row[: row.index(tokenizer.im_end_id)] if tokenizer.im_end_id in row else row for row in rows]
 
@@ -106,8 +121,16 @@ def timed(fn) -> tuple[float, list[list[int]]]:
 
 def save(args: argparse.Namespace, reps: dict, results: list[dict]) -> None:
     """Written after every row, so a run cut short keeps what it measured."""
-    meta = dict(device=args.device, threads=args.threads, no_repeat_ngram_size=args.ngram, quick=args.quick, reps=reps,
-                cpu_count=os.cpu_count(), load_average=os.getloadavg(), torch=torch.__version__)  # fmt: skip
+    meta = dict(
+        device=args.device,
+        threads=args.threads,
+        no_repeat_ngram_size=args.ngram,
+        quick=args.quick,
+        reps=reps,
+        cpu_count=os.cpu_count(),
+        load_average=os.getloadavg(),
+        torch=torch.__version__,
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
 
@@ -118,7 +141,9 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--ngram", type=int, default=20, help="no_repeat_ngram_size (GOT's eval setting: 20)")
-    p.add_argument("--reps", type=int, default=None, help="timed runs per row (default: 1 --quick, else 3 tiny, 1 0.5B)")
+    p.add_argument(
+        "--reps", type=int, default=None, help="timed runs per row (default: 1 --quick, else 3 tiny, 1 0.5B)"
+    )
     p.add_argument("--models", nargs="+", choices=("tiny", "qwen05b-shaped"), default=("tiny", "qwen05b-shaped"))
     p.add_argument("--batches", nargs="+", type=int, default=None, help="only these batch sizes")
     p.add_argument("--out", type=Path, default=Path("bench/results/generate.json"))
@@ -131,8 +156,10 @@ def main() -> None:
     }
     tokenizer = GOTTokenizer.default()
     results = []
-    print(f"{'model':<16}{'batch':>6}{'prompt':>8}{'new':>6}{'ours tok/s':>12}{'hf tok/s':>10}{'speedup':>9}"
-          f"{'prefill s ours/hf':>19}{'step ms ours/hf':>17}{'floor ms':>10}  same")  # fmt: skip
+    print(
+        f"{'model':<16}{'batch':>6}{'prompt':>8}{'new':>6}{'ours tok/s':>12}{'hf tok/s':>10}{'speedup':>9}"
+        f"{'prefill s ours/hf':>19}{'step ms ours/hf':>17}{'floor ms':>10}  same"
+    )
     for name, (batches, new_tokens, image_size) in plans.items():
         batches = [b for b in batches if args.batches is None or b in args.batches]
         if name not in args.models or not batches:
@@ -153,17 +180,32 @@ def main() -> None:
             prefill_ours = timed(lambda: ours(model, prompts, images, 1, args.ngram))[0]
             prefill_hf = timed(lambda: theirs(hf, tokenizer, prompts, images, 1, args.ngram))[0]
             n = sum(map(len, tokens_ours))
-            row = dict(model=name, batch=batch, prompt_tokens=len(prompts[0]), new_tokens=new_tokens, generated=n,
-                       ours_s=t_ours, hf_s=t_hf, ours_tok_s=n / t_ours, hf_tok_s=n / t_hf, speedup=t_hf / t_ours,
-                       same_tokens=tokens_ours == tokens_hf, prefill_ours_s=prefill_ours, prefill_hf_s=prefill_hf,
-                       step_ours_ms=1e3 * (t_ours - prefill_ours) / (new_tokens - 1),
-                       step_hf_ms=1e3 * (t_hf - prefill_hf) / (new_tokens - 1),
-                       matmul_floor_ms=1e3 * matmul_floor(model, batch))  # fmt: skip
+            row = dict(
+                model=name,
+                batch=batch,
+                prompt_tokens=len(prompts[0]),
+                new_tokens=new_tokens,
+                generated=n,
+                ours_s=t_ours,
+                hf_s=t_hf,
+                ours_tok_s=n / t_ours,
+                hf_tok_s=n / t_hf,
+                speedup=t_hf / t_ours,
+                same_tokens=tokens_ours == tokens_hf,
+                prefill_ours_s=prefill_ours,
+                prefill_hf_s=prefill_hf,
+                step_ours_ms=1e3 * (t_ours - prefill_ours) / (new_tokens - 1),
+                step_hf_ms=1e3 * (t_hf - prefill_hf) / (new_tokens - 1),
+                matmul_floor_ms=1e3 * matmul_floor(model, batch),
+            )
             results.append(row)
-            print(f"{name:<16}{batch:>6}{row['prompt_tokens']:>8}{new_tokens:>6}{row['ours_tok_s']:>12.1f}"
-                  f"{row['hf_tok_s']:>10.1f}{row['speedup']:>8.2f}x{prefill_ours:>10.2f}/{prefill_hf:<8.2f}"
-                  f"{row['step_ours_ms']:>8.1f}/{row['step_hf_ms']:<8.1f}{row['matmul_floor_ms']:>10.1f}  "
-                  f"{row['same_tokens']}", flush=True)  # fmt: skip
+            print(
+                f"{name:<16}{batch:>6}{row['prompt_tokens']:>8}{new_tokens:>6}{row['ours_tok_s']:>12.1f}"
+                f"{row['hf_tok_s']:>10.1f}{row['speedup']:>8.2f}x{prefill_ours:>10.2f}/{prefill_hf:<8.2f}"
+                f"{row['step_ours_ms']:>8.1f}/{row['step_hf_ms']:<8.1f}{row['matmul_floor_ms']:>10.1f}  "
+                f"{row['same_tokens']}",
+                flush=True,
+            )
             save(args, reps, results)
     if not all(r["same_tokens"] for r in results):
         raise SystemExit("ours and transformers' generate emitted different tokens")

@@ -46,8 +46,13 @@ PAPER, TINY = "paper_stage2", "demo_stage2"  # the runs start from these experim
 WHEEL_PYTHON = "3.12"  # the GPU image's CPython, for which bench/gpu_wheels.sh downloads
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense bf16, per device
 # The most seconds a part may take (device cuda, then device cpu with --quick); the budget trims the later ones.
-LIMITS = {"install": (60, 180), "correctness": (70, 600), "stage2": (170, 600), "resume": (80, 600),
-          "benches": (200, 1200)}
+LIMITS = {
+    "install": (60, 180),
+    "correctness": (70, 600),
+    "stage2": (170, 600),
+    "resume": (80, 600),
+    "benches": (200, 1200),
+}
 # Relative errors (norm of the difference over the norm of the reference) that count as equal.
 TOLERANCE = {"float32": 1e-5, "bfloat16": 3e-2}
 RESUME_TOLERANCE = {"cpu": 0.0, "cuda": 1e-2}  # CUDA's atomics-based backward kernels are not bitwise reproducible
@@ -97,8 +102,14 @@ class Context:
         paths = [str(self.site)] if site_fits() else []
         paths += [str(self.liger_site)] if liger else []
         paths += [str(ROOT), os.environ.get("PYTHONPATH", "")]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p), "PYTHONUNBUFFERED": "1",
-               "NO_ALBUMENTATIONS_UPDATE": "1", "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}  # fmt: skip
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in paths if p),
+            "PYTHONUNBUFFERED": "1",
+            "NO_ALBUMENTATIONS_UPDATE": "1",
+            "HF_HUB_OFFLINE": "1",
+            "WANDB_MODE": "disabled",
+        }
         if self.cuda:  # a fresh extensions folder: whatever DeepSpeed JIT-builds lands there and is listed
             env["TORCH_EXTENSIONS_DIR"] = str(Path(self.scratch) / "torch_extensions")
         return env
@@ -145,8 +156,9 @@ def run_tree(cmd: list[str], timeout: float, env: dict) -> tuple[int | None, str
         return None, proc.communicate()[0]
 
 
-def run_logged(cmd: list[str], ctx: Context, *, env: dict | None = None, limit: float | None = None,
-               name: str | None = None) -> str:
+def run_logged(
+    cmd: list[str], ctx: Context, *, env: dict | None = None, limit: float | None = None, name: str | None = None
+) -> str:
     """Run cmd to the part's deadline (or `limit` seconds), echo its output, and return it; CheckError with the
     output's tail if it fails or runs out of time. `name`: what messages call it (default: the script's name)."""
     timeout = max(1.0, ctx.deadline - time.time() - 3)
@@ -191,10 +203,20 @@ def tokenizer_ids() -> list[str]:
 
 def tiny_run(ctx: Context, steps: int, save_every: int) -> list[str]:
     """Overrides of a tiny stage-2 run on the carried shards, on the check's device (bf16 on CUDA, as trained there)."""
-    return [f"+experiment={TINY}", "init.encoder_from=null", f"data.sets=[{{urls: [{ctx.shards}]}}]",
-            "data.num_workers=1", f"train.max_steps={steps}", f"train.save_every={save_every}", "train.keep_last=2",
-            f"train.device={ctx.device}", f"deepspeed.bf16={str(ctx.cuda).lower()}", "log.wandb=disabled",
-            "eval.every=0", *tokenizer_ids()]  # fmt: skip
+    return [
+        f"+experiment={TINY}",
+        "init.encoder_from=null",
+        f"data.sets=[{{urls: [{ctx.shards}]}}]",
+        "data.num_workers=1",
+        f"train.max_steps={steps}",
+        f"train.save_every={save_every}",
+        "train.keep_last=2",
+        f"train.device={ctx.device}",
+        f"deepspeed.bf16={str(ctx.cuda).lower()}",
+        "log.wandb=disabled",
+        "eval.every=0",
+        *tokenizer_ids(),
+    ]
 
 
 # --- install ---------------------------------------------------------------------------------------------------
@@ -222,21 +244,44 @@ def install(ctx: Context, record: Recorder) -> None:
     groups = {"wheels": ctx.site, "liger": ctx.liger_site}
     wheels = {group: sorted((Path(ctx.carry) / group).glob("*.whl")) for group in groups}
     if not wheels["wheels"]:
-        raise CheckError(f"no wheels in {Path(ctx.carry) / 'wheels'}: run `bash bench/gpu_wheels.sh` on a machine "
-                         "with the registries first, and carry its folder")  # fmt: skip
+        raise CheckError(
+            f"no wheels in {Path(ctx.carry) / 'wheels'}: run `bash bench/gpu_wheels.sh` on a machine "
+            "with the registries first, and carry its folder"
+        )
     record("wheels", [w.name for group in wheels.values() for w in group])
     record("wheels_mib", round(sum(w.stat().st_size for group in wheels.values() for w in group) / 2**20, 1))
     for group, target in groups.items():
         shutil.rmtree(target, ignore_errors=True)
         if wheels[group]:  # --python-version: the wheels are CPython 3.12's wherever this runs
-            run_logged([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
-                        "--no-cache-dir", "--only-binary=:all:", "--python-version", WHEEL_PYTHON, "--target",
-                        str(target), *map(str, wheels[group])], ctx, name="pip install")  # fmt: skip
+            run_logged(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--no-index",
+                    "--no-deps",
+                    "--no-compile",
+                    "--no-cache-dir",
+                    "--only-binary=:all:",
+                    "--python-version",
+                    WHEEL_PYTHON,
+                    "--target",
+                    str(target),
+                    *map(str, wheels[group]),
+                ],
+                ctx,
+                name="pip install",
+            )
     record("installed", sorted(p.name for p in ctx.site.iterdir() if not p.name.endswith(".dist-info")))
     record("site_on_path", site_fits())
     if not site_fits():
-        record("note", f"installed for CPython {WHEEL_PYTHON}; this is {sys.version.split()[0]}, so the parts use "
-                       "the packages installed here instead")  # fmt: skip
+        record(
+            "note",
+            f"installed for CPython {WHEEL_PYTHON}; this is {sys.version.split()[0]}, so the parts use "
+            "the packages installed here instead",
+        )
     probe = run_logged([sys.executable, "-c", PROBE], ctx, name="the import probe")
     record("environment", json.loads(probe.strip().splitlines()[-1]))
 
@@ -251,9 +296,12 @@ def correctness(ctx: Context, record: Recorder) -> None:
     # fp32 means fp32 here: cuDNN's convolutions (the encoder's patch embedding, neck and projector) default to TF32
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
-    checks = {"packed_vs_separate": packed_vs_separate, "sdpa_varlen_vs_sdpa": varlen_vs_sdpa,
-              "chunked_vs_full_ce": chunked_vs_full_ce,
-              "generate_vs_transformers": generate_vs_transformers}  # fmt: skip
+    checks = {
+        "packed_vs_separate": packed_vs_separate,
+        "sdpa_varlen_vs_sdpa": varlen_vs_sdpa,
+        "chunked_vs_full_ce": chunked_vs_full_ce,
+        "generate_vs_transformers": generate_vs_transformers,
+    }
     failed = []
     for dtype in (torch.float32, torch.bfloat16):
         name = str(dtype).removeprefix("torch.")
@@ -330,8 +378,11 @@ def packed_vs_separate(ctx: Context, dtype) -> dict:
         counts = [int((b["labels"][:, 1:] != -100).sum()) for b in alone]
         loss_alone = sum(model(**b) * n for b, n in zip(alone, counts)) / sum(counts)
         loss = model(**packed)
-    return {"logits_rel_err": rel_err(logits, logits_alone), "loss_rel_err": rel_err(loss, loss_alone),
-            "loss": float(loss)}  # fmt: skip
+    return {
+        "logits_rel_err": rel_err(logits, logits_alone),
+        "loss_rel_err": rel_err(loss, loss_alone),
+        "loss": float(loss),
+    }
 
 
 def varlen_vs_sdpa(ctx: Context, dtype) -> dict:
@@ -374,8 +425,12 @@ def chunked_vs_full_ce(ctx: Context, dtype) -> dict:
         hidden.grad = weight.grad = None
     (loss, gh, gw), (loss_ref, gh_ref, gw_ref) = found["ours"], found["full"]
     path = "liger" if ctx.cuda and importlib.util.find_spec("liger_kernel") else "chunked"
-    return {"path": path, "loss_rel_err": rel_err(loss, loss_ref), "grad_hidden_rel_err": rel_err(gh, gh_ref),
-            "grad_weight_rel_err": rel_err(gw, gw_ref)}  # fmt: skip
+    return {
+        "path": path,
+        "loss_rel_err": rel_err(loss, loss_ref),
+        "grad_hidden_rel_err": rel_err(gh, gh_ref),
+        "grad_weight_rel_err": rel_err(gw, gw_ref),
+    }
 
 
 def generate_vs_transformers(ctx: Context, dtype) -> dict:
@@ -397,8 +452,12 @@ def generate_vs_transformers(ctx: Context, dtype) -> dict:
     new = 16 if ctx.quick else 48
     a, b = ours(model, prompts, images, new, 0), theirs(hf, tokenizer, prompts, images, new, 0)
     agree = [next((i for i, (x, y) in enumerate(zip(p, q)) if x != y), min(len(p), len(q))) for p, q in zip(a, b)]
-    return {"same_tokens": a == b, "agreeing_prefix": agree, "new_tokens": new,
-            "informational": dtype == torch.bfloat16}  # fmt: skip
+    return {
+        "same_tokens": a == b,
+        "agreeing_prefix": agree,
+        "new_tokens": new,
+        "informational": dtype == torch.bfloat16,
+    }
 
 
 # --- stage 2 ---------------------------------------------------------------------------------------------------
@@ -414,22 +473,45 @@ def stage2(ctx: Context, record: Recorder) -> None:
         name = torch.cuda.get_device_name()
         peak = ctx.peak_tflops or next((v for k, v in PEAK_TFLOPS.items() if k in name), 0.0)
         workers = 6 if shutil.disk_usage("/dev/shm").free > 4 * 2**30 else 2  # each in-flight batch sits in /dev/shm
-        overrides = [f"+experiment={PAPER}", "init.encoder_from=null", f"data.sets=[{{urls: [{ctx.shards}]}}]",
-                     "data.max_tokens=8192", f"data.num_workers={workers}", "data.pin_memory=true",
-                     "train.max_steps=40", "train.grad_accum=1", "train.save_every=40", "train.keep_last=1",
-                     "train.device=cuda", "log.wandb=disabled", f"log.peak_tflops={peak}", "eval.every=0",
-                     *tokenizer_ids()]  # fmt: skip
-        record("setup", {"device": name, "peak_tflops": peak, "num_workers": workers, "steps": 40,
-                         "model": "qwen05b (released shapes, random init)",
-                         "rows": "8,192 tokens, 1 per micro-batch, grad_accum 1"})  # fmt: skip
+        overrides = [
+            f"+experiment={PAPER}",
+            "init.encoder_from=null",
+            f"data.sets=[{{urls: [{ctx.shards}]}}]",
+            "data.max_tokens=8192",
+            f"data.num_workers={workers}",
+            "data.pin_memory=true",
+            "train.max_steps=40",
+            "train.grad_accum=1",
+            "train.save_every=40",
+            "train.keep_last=1",
+            "train.device=cuda",
+            "log.wandb=disabled",
+            f"log.peak_tflops={peak}",
+            "eval.every=0",
+            *tokenizer_ids(),
+        ]
+        record(
+            "setup",
+            {
+                "device": name,
+                "peak_tflops": peak,
+                "num_workers": workers,
+                "steps": 40,
+                "model": "qwen05b (released shapes, random init)",
+                "rows": "8,192 tokens, 1 per micro-batch, grad_accum 1",
+            },
+        )
     else:
         overrides = tiny_run(ctx, steps=4, save_every=4)
         record("setup", {"device": "cpu", "model": "tiny_qwen (the --quick stand-in)", "steps": 4})
     smi, smi_path = None, Path(ctx.scratch) / "nvidia_smi.csv"
     if ctx.cuda and shutil.which("nvidia-smi"):  # the device's memory in use, sampled: a peak the run does not log
         with open(smi_path, "w") as smi_log:
-            smi = subprocess.Popen(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-lms",
-                                    "250"], stdout=smi_log, stderr=subprocess.DEVNULL)  # fmt: skip
+            smi = subprocess.Popen(
+                ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-lms", "250"],
+                stdout=smi_log,
+                stderr=subprocess.DEVNULL,
+            )
     try:
         run_logged(train_command(out, overrides), ctx)
     finally:
@@ -476,8 +558,14 @@ def resume(ctx: Context, record: Recorder) -> None:
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
     rendezvous = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}
-    proc = subprocess.Popen(train_command(killed, overrides), env={**ctx.env(), **rendezvous}, cwd=ROOT,
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        train_command(killed, overrides),
+        env={**ctx.env(), **rendezvous},
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     while proc.poll() is None and time.time() < ctx.deadline - 30 and not (killed / "checkpoints/latest").is_file():
         time.sleep(0.05)  # killed as soon as its first checkpoint is complete
     os.killpg(proc.pid, signal.SIGKILL)
@@ -489,8 +577,10 @@ def resume(ctx: Context, record: Recorder) -> None:
     killed_at = max(read_metrics(killed), default=0)
     record("killed_after_step", killed_at)
     if not 2 <= killed_at < steps:
-        raise CheckError(f"the run to kill had logged {killed_at} steps when it was killed: it must have saved its "
-                         f"step-2 checkpoint and not finished its {steps} steps")  # fmt: skip
+        raise CheckError(
+            f"the run to kill had logged {killed_at} steps when it was killed: it must have saved its "
+            f"step-2 checkpoint and not finished its {steps} steps"
+        )
     output = run_logged(train_command(killed, overrides), ctx)
     found = re.search(r"resumed from \S+ at step (\d+)", output)
     record("resumed_at_step", int(found.group(1)) if found else None)
@@ -519,13 +609,37 @@ def bench_runs(ctx: Context) -> dict[str, tuple[list[str], bool, float]]:
             "generate": (["generate.py", "--quick", *device, "--models", "tiny", "--batches", "1"], False, 0.3),
         }
     return {
-        "train_step": (["train_step.py", *device, "--dtype", "bfloat16", "--model", "qwen05b", "--samples", "16",
-                        "--length-scale", "1", "--max-tokens", "8192", "--warmup", "--iters", "1", "--variants", "hf",
-                        "ours"], False, 0.5),  # fmt: skip
+        "train_step": (
+            [
+                "train_step.py",
+                *device,
+                "--dtype",
+                "bfloat16",
+                "--model",
+                "qwen05b",
+                "--samples",
+                "16",
+                "--length-scale",
+                "1",
+                "--max-tokens",
+                "8192",
+                "--warmup",
+                "--iters",
+                "1",
+                "--variants",
+                "hf",
+                "ours",
+            ],
+            False,
+            0.5,
+        ),
         "loss": (["loss.py", *device, "--dtype", "bfloat16", "--tokens", "8192"], False, 0.1),
         "loss_liger": (["loss.py", *device, "--dtype", "bfloat16", "--tokens", "8192"], True, 0.1),
-        "generate": (["generate.py", *device, "--models", "qwen05b-shaped", "--batches", "1", "8", "32", "--reps",
-                      "1"], False, 0.3),  # fmt: skip
+        "generate": (
+            ["generate.py", *device, "--models", "qwen05b-shaped", "--batches", "1", "8", "32", "--reps", "1"],
+            False,
+            0.3,
+        ),
     }
 
 
@@ -624,10 +738,15 @@ def targets(report: dict) -> list[dict]:
 
 def markdown(report: dict) -> str:
     meta = report["meta"]
-    lines = [f"# GPU check: device {meta['device']}{' (--quick)' if meta['quick'] else ''}", "",
-             f"{meta['started']}, {meta['host']}, Python {meta['python']}; {meta['seconds']:.0f} s in all "
-             f"(budget {meta['budget_s']} s).", "", "| part | status | seconds | time box |",
-             "|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"# GPU check: device {meta['device']}{' (--quick)' if meta['quick'] else ''}",
+        "",
+        f"{meta['started']}, {meta['host']}, Python {meta['python']}; {meta['seconds']:.0f} s in all "
+        f"(budget {meta['budget_s']} s).",
+        "",
+        "| part | status | seconds | time box |",
+        "|---|---|---|---|",
+    ]
     for name, part in report["parts"].items():
         lines.append(f"| {name} | {part['status']} | {part['seconds']:.0f} | {part['limit_s']} |")
     lines += ["", "| target | value | goal | met |", "|---|---|---|---|"]
@@ -647,13 +766,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     p.add_argument("--quick", action="store_true", help="tiny shapes and few steps (the CPU dry run)")
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, in order, of: {','.join(PARTS)}")
-    p.add_argument("--budget", type=float, default=None,
-                   help="seconds for the whole check (default: 465 on cuda, 3600 on cpu)")
+    p.add_argument(
+        "--budget", type=float, default=None, help="seconds for the whole check (default: 465 on cuda, 3600 on cpu)"
+    )
     p.add_argument("--carry", default=str(ROOT / ".gpu_carry"), help="what bench/gpu_wheels.sh wrote")
-    p.add_argument("--installed", default=str(Path(tempfile.gettempdir()) / "gpu_check_site"),
-                   help="where the install part puts the wheels; a rerun without it uses what is there")
-    p.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / "bench/results/gpu"),
-                   help="the JSON and markdown (default: $OUT, else bench/results/gpu)")
+    p.add_argument(
+        "--installed",
+        default=str(Path(tempfile.gettempdir()) / "gpu_check_site"),
+        help="where the install part puts the wheels; a rerun without it uses what is there",
+    )
+    p.add_argument(
+        "--out",
+        default=os.environ.get("OUT") or str(ROOT / "bench/results/gpu"),
+        help="the JSON and markdown (default: $OUT, else bench/results/gpu)",
+    )
     p.add_argument("--peak-tflops", type=float, default=0.0, help="per device, for MFU (default: by the device's name)")
     p.add_argument("--run-part", nargs=2, metavar=("PART", "CONTEXT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -682,20 +808,42 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     tag = f"gpu_check_{args.device}{'_quick' if args.quick else ''}"
     scratch = tempfile.mkdtemp(prefix="gpu_check_")
-    ctx = Context(device=args.device, quick=args.quick, carry=str(Path(args.carry).resolve()),
-                  installed=str(Path(args.installed).resolve()), scratch=scratch, logs=str(logs),
-                  peak_tflops=args.peak_tflops)  # fmt: skip
-    report = {"meta": {"device": args.device, "quick": args.quick, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                       "host": socket.gethostname(), "python": sys.version.split()[0], "budget_s": args.budget,
-                       "parts": args.parts, "seconds": 0.0}, "parts": {}}  # fmt: skip
+    ctx = Context(
+        device=args.device,
+        quick=args.quick,
+        carry=str(Path(args.carry).resolve()),
+        installed=str(Path(args.installed).resolve()),
+        scratch=scratch,
+        logs=str(logs),
+        peak_tflops=args.peak_tflops,
+    )
+    report = {
+        "meta": {
+            "device": args.device,
+            "quick": args.quick,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "host": socket.gethostname(),
+            "python": sys.version.split()[0],
+            "budget_s": args.budget,
+            "parts": args.parts,
+            "seconds": 0.0,
+        },
+        "parts": {},
+    }
     try:
         with open(logs / f"{tag}.log", "w") as log:
             for name in args.parts:
                 left = start + args.budget - time.time()
                 limit = min(LIMITS[name][0 if args.device == "cuda" else 1], left)
                 if limit < 5:
-                    report["parts"][name] = {"status": "skipped", "seconds": 0.0, "limit_s": 0, "results": {},
-                                             "error": "no time left in the budget", "error_tail": ""}  # fmt: skip
+                    report["parts"][name] = {
+                        "status": "skipped",
+                        "seconds": 0.0,
+                        "limit_s": 0,
+                        "results": {},
+                        "error": "no time left in the budget",
+                        "error_tail": "",
+                    }
                 else:
                     print(f"[{time.time() - start:5.0f} s] {name} (time box {limit:.0f} s)", flush=True)
                     report["parts"][name] = run_part(name, ctx, limit, log)

@@ -29,8 +29,14 @@ def measure(args: tuple[str, str, int, int]) -> dict:
     sample = document.render_document(sample_rng(seed, index), cfg)
     scale = max(1.0, TARGET_X_HEIGHT / sample.extra["size"])
     text = fidelity.ocr(sample.images[0], lang, psm=3 if kind == "page" else 7 if kind == "line" else 6, scale=scale)
-    return {"lang": lang, "kind": kind, "index": index, "cer": fidelity.cer(sample.text, text, lang),
-            "chars": len(fidelity.normalize(sample.text, lang)), **sample.extra}  # fmt: skip
+    return {
+        "lang": lang,
+        "kind": kind,
+        "index": index,
+        "cer": fidelity.cer(sample.text, text, lang),
+        "chars": len(fidelity.normalize(sample.text, lang)),
+        **sample.extra,
+    }
 
 
 def main() -> int:
@@ -46,7 +52,9 @@ def main() -> int:
     langs = [lang for lang in ("en", "zh") if fidelity.available(lang)]
     if not langs:
         sys.exit("tesseract with eng/chi_sim is not installed: run scripts/setup_system.sh")
-    jobs = [(lang, kind, args.seed, i) for lang in langs for kind, n in (("page", pages), ("line", lines)) for i in range(n)]  # fmt: skip
+    jobs = [
+        (lang, kind, args.seed, i) for lang in langs for kind, n in (("page", pages), ("line", lines)) for i in range(n)
+    ]
     start = time.time()
     with ProcessPoolExecutor(args.workers) as pool:
         rows = list(pool.map(measure, jobs))
@@ -58,8 +66,16 @@ def main() -> int:
             weighted = sum(r["cer"] * r["chars"] for r in got) / max(1, sum(r["chars"] for r in got))
             mean = sum(r["cer"] for r in got) / len(got)
             limit = LIMITS.get((lang, kind))
-            summary[f"{lang}/{kind}"] = {"n": len(got), "cer": weighted, "mean_cer": mean, "max_cer": max(r["cer"] for r in got), "limit": limit}  # fmt: skip
-            print(f"{lang:5} {kind:5} {len(got):4d} {weighted:20.4f} {mean:9.4f} {max(r['cer'] for r in got):7.3f} {limit or '-':>6}")  # fmt: skip
+            summary[f"{lang}/{kind}"] = {
+                "n": len(got),
+                "cer": weighted,
+                "mean_cer": mean,
+                "max_cer": max(r["cer"] for r in got),
+                "limit": limit,
+            }
+            print(
+                f"{lang:5} {kind:5} {len(got):4d} {weighted:20.4f} {mean:9.4f} {max(r['cer'] for r in got):7.3f} {limit or '-':>6}"
+            )
     ok = all(s["cer"] < s["limit"] for s in summary.values() if s["limit"])
     print(f"{'PASS' if ok else 'FAIL'} ({time.time() - start:.0f} s)")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -25,8 +25,16 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from got.data.pipeline import (
-    DataConfig, Loader, ShardSet, Slot, mixture_stream, plan_window, read_window, rng, start_position,
-)  # fmt: skip
+    DataConfig,
+    Loader,
+    ShardSet,
+    Slot,
+    mixture_stream,
+    plan_window,
+    read_window,
+    rng,
+    start_position,
+)
 from got.data.sample import Sample
 from got.data.shards import ShardWriter, expand_urls
 from got.model.views import Views
@@ -137,12 +145,16 @@ def throughput(cfg: DataConfig, tok: GOTTokenizer, seconds: float) -> dict:
     cpu_per_sample = (cpu_seconds() - cpu_start) / loader.totals["samples"]
     done = Counter(loader.totals) - before
     return {
-        "samples_per_s": done["samples"] / elapsed, "batches_per_s": done["batches"] / elapsed,
-        "views_per_s": views / elapsed, "tokens_per_s": done["tokens"] / elapsed,
-        "efficiency": done["tokens"] / done["capacity"], "seconds": elapsed, "samples": done["samples"],
+        "samples_per_s": done["samples"] / elapsed,
+        "batches_per_s": done["batches"] / elapsed,
+        "views_per_s": views / elapsed,
+        "tokens_per_s": done["tokens"] / elapsed,
+        "efficiency": done["tokens"] / done["capacity"],
+        "seconds": elapsed,
+        "samples": done["samples"],
         "cpu_ms_per_sample": 1000 * cpu_per_sample,
         "cpu_bound_samples_per_s": len(os.sched_getaffinity(0)) / cpu_per_sample,
-    }  # fmt: skip
+    }
 
 
 def planned_efficiency(cfg: DataConfig, tok: GOTTokenizer, windows: int) -> float:
@@ -180,21 +192,34 @@ def main() -> None:
     windows = 30 if args.quick else 100
     efficiency = {n: planned_efficiency(config(data, max_tokens=n), tok, windows) for n in (8192, 6000)}
 
-    print(f"{'run':<40} {'samples/s':>9} {'views/s':>8} {'tokens/s':>9} {'efficiency':>10} {'CPU ms/sample':>13} "
-          f"{'CPU-bound samples/s':>19}")  # fmt: skip
+    print(
+        f"{'run':<40} {'samples/s':>9} {'views/s':>8} {'tokens/s':>9} {'efficiency':>10} {'CPU ms/sample':>13} "
+        f"{'CPU-bound samples/s':>19}"
+    )
     for r in rows:
-        print(f"{r['run']:<40} {r['samples_per_s']:>9.1f} {r['views_per_s']:>8.1f} {r['tokens_per_s']:>9.0f} "
-              f"{r['efficiency']:>10.3f} {r['cpu_ms_per_sample']:>13.1f} "
-              f"{r['cpu_bound_samples_per_s']:>19.1f}")  # fmt: skip
+        print(
+            f"{r['run']:<40} {r['samples_per_s']:>9.1f} {r['views_per_s']:>8.1f} {r['tokens_per_s']:>9.0f} "
+            f"{r['efficiency']:>10.3f} {r['cpu_ms_per_sample']:>13.1f} "
+            f"{r['cpu_bound_samples_per_s']:>19.1f}"
+        )
     for n, e in efficiency.items():
         print(f"planned packing efficiency at {n} tokens ({windows} windows, nothing decoded): {e:.3f}")
     machine = {
-        "cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "python": platform.python_version(),
-        "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-    }  # fmt: skip
+        "cpus": os.cpu_count(),
+        "affinity": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+    }
     print(f"machine: {machine}")
-    report = {"mix": {k: v[:2] for k, v in MIX.items()}, "quick": args.quick, "vocab": tok.encoding.name,
-              "runs": rows, "planned_efficiency": efficiency, "machine": machine}  # fmt: skip
+    report = {
+        "mix": {k: v[:2] for k, v in MIX.items()},
+        "quick": args.quick,
+        "vocab": tok.encoding.name,
+        "runs": rows,
+        "planned_efficiency": efficiency,
+        "machine": machine,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
 

@@ -60,27 +60,50 @@ def main() -> None:
     if args.variant:
         return worker(args)
 
-    shared = ["--tokens", str(args.tokens), "--hidden", str(args.hidden), "--vocab", str(args.vocab), "--dtype",
-              args.dtype, "--device", args.device, "--iters", str(args.iters), "--threads", str(args.threads)]
+    shared = [
+        "--tokens",
+        str(args.tokens),
+        "--hidden",
+        str(args.hidden),
+        "--vocab",
+        str(args.vocab),
+        "--dtype",
+        args.dtype,
+        "--device",
+        args.device,
+        "--iters",
+        str(args.iters),
+        "--threads",
+        str(args.threads),
+    ]
     shared += ["--quick"] if args.quick else []
     rows = {v: run_worker(__file__, ["--variant", v, *shared]) for v in ("naive", "chunked")}
     naive, ours = rows["naive"], rows["chunked"]
     report = {
-        "config": {"tokens": args.tokens, "hidden": args.hidden, "vocab": args.vocab, "dtype": args.dtype,
-                   "device": args.device, "iters": args.iters, "pass": "forward+backward"},
+        "config": {
+            "tokens": args.tokens,
+            "hidden": args.hidden,
+            "vocab": args.vocab,
+            "dtype": args.dtype,
+            "device": args.device,
+            "iters": args.iters,
+            "pass": "forward+backward",
+        },
         **rows,
         "time_ratio": ours["seconds"] / naive["seconds"],
         "memory_ratio": ours["peak_mib"] / naive["peak_mib"],
         "tensor_memory_ratio": ours["tensor_peak_mib"] / naive["tensor_peak_mib"],
         "loss_rel_diff": abs(ours["loss"] - naive["loss"]) / naive["loss"],
         "grad_norm_rel_diff": abs(ours["grad_norm"] - naive["grad_norm"]) / naive["grad_norm"],
-    }  # fmt: skip
+    }
     print(f"{'loss path':<10}{'seconds':>10}{'peak MiB':>12}{'tensors MiB':>13}{'loss':>10}")
     for name, r in rows.items():
         print(f"{name:<10}{r['seconds']:>10.2f}{r['peak_mib']:>12.0f}{r['tensor_peak_mib']:>13.0f}{r['loss']:>10.4f}")
-    print(f"ratio chunked/naive: time {report['time_ratio']:.2f}x  peak memory {report['memory_ratio']:.2f}x resident, "
-          f"{report['tensor_memory_ratio']:.2f}x tensors  "
-          f"loss rel diff {report['loss_rel_diff']:.1e}  grad-norm rel diff {report['grad_norm_rel_diff']:.1e}")
+    print(
+        f"ratio chunked/naive: time {report['time_ratio']:.2f}x  peak memory {report['memory_ratio']:.2f}x resident, "
+        f"{report['tensor_memory_ratio']:.2f}x tensors  "
+        f"loss rel diff {report['loss_rel_diff']:.1e}  grad-norm rel diff {report['grad_norm_rel_diff']:.1e}"
+    )
     write_report(report, args.out)
 
 

@@ -37,7 +37,9 @@ def write_pages(folder: Path, n: int) -> list[Path]:
         image = Image.new("RGB", (1000, 1300), "white")
         draw = ImageDraw.Draw(image)
         for line in range(40):
-            draw.text((60, 40 + 30 * line), f"page {i} line {line}: the quick brown fox jumps over the lazy dog", fill="black")
+            draw.text(
+                (60, 40 + 30 * line), f"page {i} line {line}: the quick brown fox jumps over the lazy dog", fill="black"
+            )
         paths.append(folder / f"page-{i:03d}.png")
         image.save(paths[-1])
     return paths
@@ -51,18 +53,28 @@ def ours(reader: GOT, folder: Path, out: Path, batch: int, new_tokens: int) -> l
 
 
 @torch.inference_mode()
-def theirs(hf, processor, prompt: list[int], paths: list[Path], out: Path, batch: int, new_tokens: int,
-           tokenizer: GOTTokenizer) -> list[str]:  # fmt: skip
+def theirs(
+    hf, processor, prompt: list[int], paths: list[Path], out: Path, batch: int, new_tokens: int, tokenizer: GOTTokenizer
+) -> list[str]:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     texts = []
     for start in range(0, len(paths), batch):
         chunk = paths[start : start + batch]
-        pixels = processor.image_processor([Image.open(p).convert("RGB") for p in chunk], return_tensors="pt")["pixel_values"]
+        pixels = processor.image_processor([Image.open(p).convert("RGB") for p in chunk], return_tensors="pt")[
+            "pixel_values"
+        ]
         ids = torch.tensor([prompt] * len(chunk))
-        generated = hf.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels,
-                                do_sample=False, max_new_tokens=new_tokens, no_repeat_ngram_size=20,
-                                eos_token_id=tokenizer.im_end_id, pad_token_id=tokenizer.pad_id)  # fmt: skip
+        generated = hf.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            pixel_values=pixels,
+            do_sample=False,
+            max_new_tokens=new_tokens,
+            no_repeat_ngram_size=20,
+            eos_token_id=tokenizer.im_end_id,
+            pad_token_id=tokenizer.pad_id,
+        )
         for path, row in zip(chunk, generated[:, ids.shape[1] :].tolist()):
             row = row[: row.index(tokenizer.im_end_id)] if tokenizer.im_end_id in row else row
             texts.append(tokenizer.decode(row).strip())
@@ -89,7 +101,9 @@ def main() -> None:
     plans = {"tiny": (16, 64 if args.quick else 256), "qwen05b-shaped": (8, 8 if args.quick else 32)}  # pages, tokens
     tokenizer = GOTTokenizer.default()
     results = []
-    print(f"{'model':<16}{'batch':>6}{'pages':>6}{'new':>5}{'ours pages/s':>14}{'hf pages/s':>12}{'speedup':>9}  same text")
+    print(
+        f"{'model':<16}{'batch':>6}{'pages':>6}{'new':>5}{'ours pages/s':>14}{'hf pages/s':>12}{'speedup':>9}  same text"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for name in args.models:
@@ -110,16 +124,35 @@ def main() -> None:
                 for _ in range(reps):
                     t, text_ours = timed(lambda: ours(reader, folder, tmp / "ours", batch, new_tokens))
                     t_ours = min(t_ours, t)
-                    t, text_hf = timed(lambda: theirs(hf, processor, prompt, paths, tmp / "theirs", batch, new_tokens, tokenizer))
+                    t, text_hf = timed(
+                        lambda: theirs(hf, processor, prompt, paths, tmp / "theirs", batch, new_tokens, tokenizer)
+                    )
                     t_hf = min(t_hf, t)
-                row = dict(model=name, batch=batch, pages=n_pages, new_tokens=new_tokens, ours_s=t_ours, hf_s=t_hf,
-                           ours_pages_s=n_pages / t_ours, hf_pages_s=n_pages / t_hf, speedup=t_hf / t_ours,
-                           same_text=text_ours == text_hf)  # fmt: skip
+                row = dict(
+                    model=name,
+                    batch=batch,
+                    pages=n_pages,
+                    new_tokens=new_tokens,
+                    ours_s=t_ours,
+                    hf_s=t_hf,
+                    ours_pages_s=n_pages / t_ours,
+                    hf_pages_s=n_pages / t_hf,
+                    speedup=t_hf / t_ours,
+                    same_text=text_ours == text_hf,
+                )
                 results.append(row)
-                print(f"{name:<16}{batch:>6}{n_pages:>6}{new_tokens:>5}{row['ours_pages_s']:>14.2f}{row['hf_pages_s']:>12.2f}"
-                      f"{row['speedup']:>8.2f}x  {row['same_text']}", flush=True)  # fmt: skip
-                meta = dict(threads=args.threads, quick=args.quick, cpu_count=os.cpu_count(),
-                            load_average=os.getloadavg(), torch=torch.__version__)  # fmt: skip
+                print(
+                    f"{name:<16}{batch:>6}{n_pages:>6}{new_tokens:>5}{row['ours_pages_s']:>14.2f}{row['hf_pages_s']:>12.2f}"
+                    f"{row['speedup']:>8.2f}x  {row['same_text']}",
+                    flush=True,
+                )
+                meta = dict(
+                    threads=args.threads,
+                    quick=args.quick,
+                    cpu_count=os.cpu_count(),
+                    load_average=os.getloadavg(),
+                    torch=torch.__version__,
+                )
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
 

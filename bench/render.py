@@ -51,8 +51,15 @@ def bench(name: str, seconds: float, seed: int) -> dict:
         n += 1
     wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu0
     target = TARGETS.get(name, 20.0)
-    return {"samples": n, "failed": failed, "per_s": n / wall, "per_cpu_s": n / cpu, "pages_per_cpu_s": pages / cpu,
-            "sample_share": sampling / wall, "target": target}  # fmt: skip
+    return {
+        "samples": n,
+        "failed": failed,
+        "per_s": n / wall,
+        "per_cpu_s": n / cpu,
+        "pages_per_cpu_s": pages / cpu,
+        "sample_share": sampling / wall,
+        "target": target,
+    }
 
 
 def main() -> None:
@@ -68,22 +75,36 @@ def main() -> None:
         from got.data.gallery import contact_sheet
 
         names = args.types.split(",")
-        picked = [(name, render(name, sample_rng(args.seed, 2 * t + i))) for t, name in enumerate(names) for i in range(2)]
+        picked = [
+            (name, render(name, sample_rng(args.seed, 2 * t + i))) for t, name in enumerate(names) for i in range(2)
+        ]
         contact_sheet(picked, thumb=320, columns=6).save(args.sheet, optimize=True)
         return
     seconds = 3.0 if args.quick else args.seconds
     load0 = os.getloadavg()
     results = {}
-    print(f"{'type':12} {'samples':>7} {'fail':>4} {'per s (wall)':>12} {'per CPU s':>10} {'pages/CPU s':>11} {'sampling':>8} {'target':>6}")  # fmt: skip
+    print(
+        f"{'type':12} {'samples':>7} {'fail':>4} {'per s (wall)':>12} {'per CPU s':>10} {'pages/CPU s':>11} {'sampling':>8} {'target':>6}"
+    )
     for name in args.types.split(","):
         r = results[name] = bench(name, seconds, args.seed)
         ok = "ok" if r["per_cpu_s"] >= r["target"] else "BELOW"
-        print(f"{name:12} {r['samples']:7d} {r['failed']:4d} {r['per_s']:12.1f} {r['per_cpu_s']:10.1f} {r['pages_per_cpu_s']:11.1f} {r['sample_share']:8.1%} {r['target']:6.0f} {ok}")  # fmt: skip
+        print(
+            f"{name:12} {r['samples']:7d} {r['failed']:4d} {r['per_s']:12.1f} {r['per_cpu_s']:10.1f} {r['pages_per_cpu_s']:11.1f} {r['sample_share']:8.1%} {r['target']:6.0f} {ok}"
+        )
     load1 = os.getloadavg()
     print(f"load average {load0[0]:.2f} -> {load1[0]:.2f} on {os.cpu_count()} cores")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    machine = {"cpu_count": os.cpu_count(), "load_before": load0, "load_after": load1, "python": platform.python_version(), "processor": platform.processor()}  # fmt: skip
-    Path(args.out).write_text(json.dumps({"machine": machine, "seconds_per_type": seconds, "results": results}, indent=1))
+    machine = {
+        "cpu_count": os.cpu_count(),
+        "load_before": load0,
+        "load_after": load1,
+        "python": platform.python_version(),
+        "processor": platform.processor(),
+    }
+    Path(args.out).write_text(
+        json.dumps({"machine": machine, "seconds_per_type": seconds, "results": results}, indent=1)
+    )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,10 @@ def main() -> None:
                         times.setdefault(f"{name}/{reward}", {}).setdefault(kind, []).append(elapsed)
                         total += elapsed
                 times.setdefault(f"{name}/all", {}).setdefault(kind, []).append(total)
-    rows = {key: {kind: {"median_ms": 1e3 * sorted(t)[len(t) // 2], "max_ms": 1e3 * max(t)} for kind, t in by.items()}
-            for key, by in times.items()}  # fmt: skip
+    rows = {
+        key: {kind: {"median_ms": 1e3 * sorted(t)[len(t) // 2], "max_ms": 1e3 * max(t)} for kind, t in by.items()}
+        for key, by in times.items()
+    }
     kinds = ("label", "edited", "half", "loop_10k")
     print(f"{'type/reward':<24}" + "".join(f"{k:>20}" for k in kinds))
     print(f"{'':<24}" + f"{'median / max ms':>20}" * len(kinds))

@@ -36,8 +36,13 @@ PLANS = {"tiny": (8, 64), "qwen05b-shaped": (8, 16)}  # G answers, new tokens ea
 
 
 def prompt_and_views(model, tokenizer, seed: int = 0):
-    views = torch.randint(0, 256, (1, 3, model.cfg.views.size, model.cfg.views.size), dtype=torch.uint8,
-                          generator=torch.Generator().manual_seed(seed))  # fmt: skip
+    views = torch.randint(
+        0,
+        256,
+        (1, 3, model.cfg.views.size, model.cfg.views.size),
+        dtype=torch.uint8,
+        generator=torch.Generator().manual_seed(seed),
+    )
     return encode_prompt(tokenizer, build_query("ocr"), 1, model.cfg.views.tokens), views
 
 
@@ -50,9 +55,17 @@ def ours(model, prompt, views, group: int, new_tokens: int) -> list[list[int]]:
 def theirs(hf, tokenizer, prompt, views, group: int, new_tokens: int) -> list[list[int]]:
     ids = torch.tensor([prompt] * group)
     pixels = normalize(views.expand(group, -1, -1, -1), torch.float32, torch.device("cpu"))
-    out = hf.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels, do_sample=True,
-                      temperature=1.0, top_p=0.95, max_new_tokens=new_tokens, eos_token_id=tokenizer.im_end_id,
-                      pad_token_id=tokenizer.pad_id)  # fmt: skip
+    out = hf.generate(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        pixel_values=pixels,
+        do_sample=True,
+        temperature=1.0,
+        top_p=0.95,
+        max_new_tokens=new_tokens,
+        eos_token_id=tokenizer.im_end_id,
+        pad_token_id=tokenizer.pad_id,
+    )
     return out[:, ids.shape[1] :].tolist()
 
 
@@ -106,7 +119,9 @@ def main() -> None:
         return memory_worker(args.memory_worker[0], float(args.memory_worker[1]))
     models = ("tiny",) if args.quick else args.models
     tokenizer, results = GOTTokenizer.default(), []
-    print(f"{'model':<16}{'G':>4}{'new':>5}{'ours tok/s':>12}{'hf tok/s':>10}{'speedup':>9}{'peak MiB β=0':>14}{'β>0':>8}")
+    print(
+        f"{'model':<16}{'G':>4}{'new':>5}{'ours tok/s':>12}{'hf tok/s':>10}{'speedup':>9}{'peak MiB β=0':>14}{'β>0':>8}"
+    )
     for name in models:
         group, new_tokens = PLANS[name]
         with tempfile.TemporaryDirectory() as tmp:
@@ -123,17 +138,38 @@ def main() -> None:
         n_ours, n_hf = sum(map(len, out_ours)), sum(map(len, out_hf))
         memory = {}
         for beta in (0.0, 0.04):
-            run = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--memory-worker", name,
-                                  str(beta)], capture_output=True, text=True, check=True)  # fmt: skip
+            run = subprocess.run(
+                [sys.executable, __file__, "--threads", str(args.threads), "--memory-worker", name, str(beta)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             memory[beta] = json.loads(run.stdout.strip().splitlines()[-1])["peak_mib"]
-        row = dict(model=name, group=group, new_tokens=new_tokens, ours_tokens=n_ours, hf_tokens=n_hf,
-                   ours_tok_s=n_ours / t_ours, hf_tok_s=n_hf / t_hf, speedup=(n_ours / t_ours) / (n_hf / t_hf),
-                   peak_mib_no_reference=memory[0.0], peak_mib_with_reference=memory[0.04])  # fmt: skip
+        row = dict(
+            model=name,
+            group=group,
+            new_tokens=new_tokens,
+            ours_tokens=n_ours,
+            hf_tokens=n_hf,
+            ours_tok_s=n_ours / t_ours,
+            hf_tok_s=n_hf / t_hf,
+            speedup=(n_ours / t_ours) / (n_hf / t_hf),
+            peak_mib_no_reference=memory[0.0],
+            peak_mib_with_reference=memory[0.04],
+        )
         results.append(row)
-        print(f"{name:<16}{group:>4}{new_tokens:>5}{row['ours_tok_s']:>12.1f}{row['hf_tok_s']:>10.1f}"
-              f"{row['speedup']:>8.2f}x{memory[0.0]:>14.0f}{memory[0.04]:>8.0f}", flush=True)  # fmt: skip
-    meta = dict(threads=args.threads, quick=args.quick, cpu_count=os.cpu_count(), load_average=os.getloadavg(),
-                torch=torch.__version__)  # fmt: skip
+        print(
+            f"{name:<16}{group:>4}{new_tokens:>5}{row['ours_tok_s']:>12.1f}{row['hf_tok_s']:>10.1f}"
+            f"{row['speedup']:>8.2f}x{memory[0.0]:>14.0f}{memory[0.04]:>8.0f}",
+            flush=True,
+        )
+    meta = dict(
+        threads=args.threads,
+        quick=args.quick,
+        cpu_count=os.cpu_count(),
+        load_average=os.getloadavg(),
+        torch=torch.__version__,
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
 

@@ -26,7 +26,7 @@ from transformers import GotOcr2ForConditionalGeneration
 
 from got.config import load_model_config
 from got.data.packing import Encoded, collate_packed, collate_padded, packing_efficiency, plan_rows
-from got.model.convert import checkpoint_from_model, save_checkpoint
+from got.model.checkpoint import checkpoint_from_model, save_checkpoint
 from got.model.got import ComputeConfig, GOTModel
 from got.model.views import normalize
 from got.prompts import build_query, encode_sample
@@ -52,10 +52,15 @@ def samples(n: int, scale: float, cfg, seed: int = 0) -> list[Encoded]:
         kind, _, (lo, hi) = rng.choices(MIX, weights=[w for _, w, _ in MIX])[0]
         answer_len = max(4, int(rng.randint(lo, hi) * scale))
         answer = tok.decode([rng.randrange(300, tok.num_ranks) for _ in range(answer_len)])
-        ids, labels = encode_sample(tok, build_query("format" if kind == "format" else "ocr"), answer, 1,
-                                    cfg.vision.tokens_per_view)  # fmt: skip
-        ids = [cfg.image_token_id if t == tok.imgpad_id else t for t in ids]  # the tiny vocabulary's ids, the model's <imgpad>
-        view = torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(len(out)))
+        ids, labels = encode_sample(
+            tok, build_query("format" if kind == "format" else "ocr"), answer, 1, cfg.vision.tokens_per_view
+        )
+        ids = [
+            cfg.image_token_id if t == tok.imgpad_id else t for t in ids
+        ]  # the tiny vocabulary's ids, the model's <imgpad>
+        view = torch.randint(
+            0, 256, (3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(len(out))
+        )
         out.append(Encoded(ids, labels, [view]))
     return out
 
@@ -98,12 +103,16 @@ def worker(args: argparse.Namespace) -> None:
     else:
         model = hf_model(model).train()
         ordered = sorted(data, key=lambda s: s.length)  # length-sorted padded batches: the padded path at its best
-        batches = [collate_padded(ordered[i : i + args.batch], cfg.pad_token_id) for i in range(0, len(ordered), args.batch)]
+        batches = [
+            collate_padded(ordered[i : i + args.batch], cfg.pad_token_id) for i in range(0, len(ordered), args.batch)
+        ]
         efficiency = tokens / sum(b["input_ids"].numel() for b in batches)
+
         def forward(b):
             pixels = normalize(b["images"], dtype, device)
-            return model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], pixel_values=pixels,
-                         labels=b["labels"]).loss  # fmt: skip
+            return model(
+                input_ids=b["input_ids"], attention_mask=b["attention_mask"], pixel_values=pixels, labels=b["labels"]
+            ).loss
 
     # Parameters only, as DeepSpeed's bf16 engine casts them (buffers such as the rotary inv_freq stay fp32).
     model.to(device)
@@ -130,7 +139,9 @@ def worker(args: argparse.Namespace) -> None:
     if args.profile:
         if args.warmup:
             step()
-        with torch.profiler.profile(profile_memory=args.memory, record_shapes=args.memory, with_stack=args.memory) as prof:
+        with torch.profiler.profile(
+            profile_memory=args.memory, record_shapes=args.memory, with_stack=args.memory
+        ) as prof:
             step()
         sort = "self_cpu_memory_usage" if args.memory else "self_cpu_time_total"
         try:
@@ -142,8 +153,18 @@ def worker(args: argparse.Namespace) -> None:
         return
     stats = measure(step, args.iters, warmup=args.warmup, device=args.device)
     stats.pop("result")
-    print(json.dumps({"variant": args.variant, **stats, "step0_loss": first["loss"], "real_tokens": tokens,
-                      "tokens_per_s": tokens / stats["seconds"], "efficiency": efficiency}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "variant": args.variant,
+                **stats,
+                "step0_loss": first["loss"],
+                "real_tokens": tokens,
+                "tokens_per_s": tokens / stats["seconds"],
+                "efficiency": efficiency,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -156,16 +177,27 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=1, help="packed rows per micro-batch (ours)")
     p.add_argument("--batch", type=int, default=4, help="samples per padded micro-batch (transformers)")
     p.add_argument("--iters", type=int, default=None)
-    p.add_argument("--warmup", action="store_true", help="one untimed step first: the peak then leaves out the "
-                   "optimizer state both paths allocate on their first step")
+    p.add_argument(
+        "--warmup",
+        action="store_true",
+        help="one untimed step first: the peak then leaves out the "
+        "optimizer state both paths allocate on their first step",
+    )
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="of both models' parameters")
-    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
-                   help="paths to run (hf and ours at least: the ratios compare them)")
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        choices=VARIANTS,
+        default=list(VARIANTS),
+        help="paths to run (hf and ours at least: the ratios compare them)",
+    )
     p.add_argument("--out", default=None)
     p.add_argument("--profile", choices=VARIANTS, help="print the torch-profiler table of one step of a path")
-    p.add_argument("--memory", action="store_true", help="with --profile: allocations by op, and by category at the peak")
+    p.add_argument(
+        "--memory", action="store_true", help="with --profile: allocations by op, and by category at the peak"
+    )
     p.add_argument("--variant", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.memory and not args.profile:
@@ -181,31 +213,72 @@ def main() -> None:
         args.variant = args.variant or args.profile
         return worker(args)
 
-    shared = ["--model", args.model, "--samples", str(args.samples), "--length-scale", str(args.length_scale),
-              "--max-tokens", str(args.max_tokens), "--rows", str(args.rows), "--batch", str(args.batch),
-              "--iters", str(args.iters), "--threads", str(args.threads), "--device", args.device, "--dtype",
-              args.dtype] + ["--warmup"] * args.warmup  # fmt: skip
+    shared = [
+        "--model",
+        args.model,
+        "--samples",
+        str(args.samples),
+        "--length-scale",
+        str(args.length_scale),
+        "--max-tokens",
+        str(args.max_tokens),
+        "--rows",
+        str(args.rows),
+        "--batch",
+        str(args.batch),
+        "--iters",
+        str(args.iters),
+        "--threads",
+        str(args.threads),
+        "--device",
+        args.device,
+        "--dtype",
+        args.dtype,
+    ] + ["--warmup"] * args.warmup
     rows = {v: run_worker(__file__, ["--variant", v, *shared]) for v in args.variants}
     hf, ours = rows["hf"], rows["ours"]
     report = {
-        "config": {k: getattr(args, k) for k in ("model", "samples", "length_scale", "max_tokens", "rows", "batch", "iters", "threads", "warmup", "device", "dtype")},
+        "config": {
+            k: getattr(args, k)
+            for k in (
+                "model",
+                "samples",
+                "length_scale",
+                "max_tokens",
+                "rows",
+                "batch",
+                "iters",
+                "threads",
+                "warmup",
+                "device",
+                "dtype",
+            )
+        },
         **rows,
         "speedup_real_tokens": ours["tokens_per_s"] / hf["tokens_per_s"],
         "memory_ratio": ours["peak_mib"] / hf["peak_mib"],
         "tensor_memory_ratio": ours["tensor_peak_mib"] / hf["tensor_peak_mib"],
         "step0_loss_rel_diff": abs(ours["step0_loss"] - hf["step0_loss"]) / hf["step0_loss"],
-    }  # fmt: skip
+    }
     print(f"{'path':<28}{'real tok/s':>12}{'peak MiB':>10}{'tensors MiB':>13}{'efficiency':>12}{'step-0 loss':>13}")
-    labels = (("hf", "transformers + padding"), ("ours_masked", "ours, packed, block mask"), ("ours", "ours, packed, varlen"),
-              ("ours_ckpt", "ours + decoder ckpt"))
+    labels = (
+        ("hf", "transformers + padding"),
+        ("ours_masked", "ours, packed, block mask"),
+        ("ours", "ours, packed, varlen"),
+        ("ours_ckpt", "ours + decoder ckpt"),
+    )
     for name, label in labels:
         if name not in rows:
             continue
         r = rows[name]
-        print(f"{label:<28}{r['tokens_per_s']:>12.1f}{r['peak_mib']:>10.0f}{r['tensor_peak_mib']:>13.0f}"
-              f"{r['efficiency']:>12.3f}{r['step0_loss']:>13.6f}")  # fmt: skip
-    print(f"ours/transformers: {report['speedup_real_tokens']:.2f}x real tokens/s, peak memory "
-          f"{report['memory_ratio']:.2f}x resident, {report['tensor_memory_ratio']:.2f}x tensors; step-0 losses differ by {report['step0_loss_rel_diff']:.1e} (relative)")
+        print(
+            f"{label:<28}{r['tokens_per_s']:>12.1f}{r['peak_mib']:>10.0f}{r['tensor_peak_mib']:>13.0f}"
+            f"{r['efficiency']:>12.3f}{r['step0_loss']:>13.6f}"
+        )
+    print(
+        f"ours/transformers: {report['speedup_real_tokens']:.2f}x real tokens/s, peak memory "
+        f"{report['memory_ratio']:.2f}x resident, {report['tensor_memory_ratio']:.2f}x tensors; step-0 losses differ by {report['step0_loss_rel_diff']:.1e} (relative)"
+    )
     write_report(report, args.out or f"bench/results/train_step_{args.model}.json")
 
 

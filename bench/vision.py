@@ -17,7 +17,7 @@ import torch
 from common import measure, run_worker, write_report
 from safetensors.torch import load_file, save_file
 
-from got.model.convert import HF_NAMES, rename
+from got.model.checkpoint import HF_NAMES, rename
 from got.model.vision import VisionConfig, VisionEncoder
 
 
@@ -35,9 +35,15 @@ def build(variant: str, cfg: VisionConfig, seed: int) -> torch.nn.Module:
 
     hf = GotOcr2VisionEncoder(
         GotOcr2VisionConfig(
-            hidden_size=cfg.width, output_channels=cfg.out_channels, num_hidden_layers=cfg.depth,
-            num_attention_heads=cfg.heads, image_size=cfg.image_size, patch_size=cfg.patch_size,
-            window_size=cfg.window_size, global_attn_indexes=list(cfg.global_layers), mlp_dim=cfg.mlp_dim,
+            hidden_size=cfg.width,
+            output_channels=cfg.out_channels,
+            num_hidden_layers=cfg.depth,
+            num_attention_heads=cfg.heads,
+            image_size=cfg.image_size,
+            patch_size=cfg.patch_size,
+            window_size=cfg.window_size,
+            global_attn_indexes=list(cfg.global_layers),
+            mlp_dim=cfg.mlp_dim,
         )
     )
     state = {f"vision.{k}": v for k, v in ours.state_dict().items()}
@@ -75,7 +81,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="bench/results/vision.json")
-    p.add_argument("--variants", default="hf,ours,ours_bf16,ours_compile", help="comma-separated; hf and ours are required")
+    p.add_argument(
+        "--variants", default="hf,ours,ours_bf16,ours_compile", help="comma-separated; hf and ours are required"
+    )
     p.add_argument("--variant", help=argparse.SUPPRESS)
     p.add_argument("--save", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -88,10 +96,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for variant in variants:
             save = f"{tmp}/{variant}.safetensors"
-            rows[variant] = run_worker(__file__, [
-                "--variant", variant, "--save", save, "--image-size", str(args.image_size), "--batch", str(args.batch),
-                "--iters", str(args.iters), "--threads", str(args.threads), "--seed", str(args.seed),
-            ] + (["--quick"] if args.quick else []))  # fmt: skip
+            rows[variant] = run_worker(
+                __file__,
+                [
+                    "--variant",
+                    variant,
+                    "--save",
+                    save,
+                    "--image-size",
+                    str(args.image_size),
+                    "--batch",
+                    str(args.batch),
+                    "--iters",
+                    str(args.iters),
+                    "--threads",
+                    str(args.threads),
+                    "--seed",
+                    str(args.seed),
+                ]
+                + (["--quick"] if args.quick else []),
+            )
             outputs[variant] = load_file(save)["out"]
     ref = outputs["hf"]
     for name, row in rows.items():
@@ -100,19 +124,29 @@ def main() -> None:
         row["tensor_memory_ratio"] = row["tensor_peak_mib"] / rows["hf"]["tensor_peak_mib"]
         row["max_rel_error"] = ((outputs[name] - ref).abs().max() / ref.abs().max()).item()
     report = {
-        "config": {"image_size": args.image_size, "batch": args.batch, "device": "cpu", "threads": args.threads,
-                   "iters": args.iters, "pass": "forward+backward"},
+        "config": {
+            "image_size": args.image_size,
+            "batch": args.batch,
+            "device": "cpu",
+            "threads": args.threads,
+            "iters": args.iters,
+            "pass": "forward+backward",
+        },
         **rows,
         "time_ratio": rows["ours"]["time_ratio"],
         "memory_ratio": rows["ours"]["memory_ratio"],
         "tensor_memory_ratio": rows["ours"]["tensor_memory_ratio"],
         "max_rel_error": rows["ours"]["max_rel_error"],
-    }  # fmt: skip
-    print(f"{'encoder':<14}{'seconds':>10}{'peak MiB':>10}{'tensors MiB':>13}{'time / hf':>11}{'memory / hf':>13}"
-          f"{'tensors / hf':>14}{'max rel err':>13}")  # fmt: skip
+    }
+    print(
+        f"{'encoder':<14}{'seconds':>10}{'peak MiB':>10}{'tensors MiB':>13}{'time / hf':>11}{'memory / hf':>13}"
+        f"{'tensors / hf':>14}{'max rel err':>13}"
+    )
     for name, r in rows.items():
-        print(f"{name:<14}{r['seconds']:>10.2f}{r['peak_mib']:>10.0f}{r['tensor_peak_mib']:>13.0f}{r['time_ratio']:>11.2f}"
-              f"{r['memory_ratio']:>13.2f}{r['tensor_memory_ratio']:>14.2f}{r['max_rel_error']:>13.1e}")  # fmt: skip
+        print(
+            f"{name:<14}{r['seconds']:>10.2f}{r['peak_mib']:>10.0f}{r['tensor_peak_mib']:>13.0f}{r['time_ratio']:>11.2f}"
+            f"{r['memory_ratio']:>13.2f}{r['tensor_memory_ratio']:>14.2f}{r['max_rel_error']:>13.1e}"
+        )
     write_report(report, args.out)
 
 

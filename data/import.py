@@ -41,9 +41,14 @@ def main(argv: list[str] | None = None) -> None:
         samples = got_json_samples(args.src, args.images, report, lang=args.lang)
     else:
         samples = hf_samples(
-            args.src, report, image_column=args.image_column, text_column=args.text_column, split=args.split,
-            task=args.task, lang=args.lang,
-        )  # fmt: skip
+            args.src,
+            report,
+            image_column=args.image_column,
+            text_column=args.text_column,
+            split=args.split,
+            task=args.task,
+            lang=args.lang,
+        )
     try:
         with ShardWriter(args.out, max_count=args.max_count, max_image_size=args.max_image_size) as writer:
             write_all(samples, writer, report)

@@ -21,12 +21,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dpi", type=int, default=150, help="page rendering resolution (default 150)")
     parser.add_argument("--max-count", type=int, default=1000, help="samples per shard (default 1000)")
     parser.add_argument("--max-image-size", type=int, default=1024, help="longest stored image side (default 1024)")
-    parser.add_argument("--max-page-pixels", type=int, default=PdfOptions.max_page_pixels,
-                        help="skip a page whose render would exceed this many pixels (default 40 MP)")  # fmt: skip
+    parser.add_argument(
+        "--max-page-pixels",
+        type=int,
+        default=PdfOptions.max_page_pixels,
+        help="skip a page whose render would exceed this many pixels (default 40 MP)",
+    )
     args = parser.parse_args(argv)
     try:
-        opts = PdfOptions(dpi=args.dpi, granularity=args.granularity.split(","), lang=args.lang,
-                          max_page_pixels=args.max_page_pixels)  # fmt: skip
+        opts = PdfOptions(
+            dpi=args.dpi, granularity=args.granularity.split(","), lang=args.lang, max_page_pixels=args.max_page_pixels
+        )
         pdfs = find_pdfs(args.inputs)
         if not pdfs:
             raise FileNotFoundError(f"no PDF files in {', '.join(args.inputs)}")

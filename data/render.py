@@ -61,16 +61,26 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         config = load_config(args.config) if args.config else {}
         job = RenderJob(
-            out=args.out, num=args.num, types=tuple(t for t in args.types.split(",") if t),
-            weights=config.pop("weights", {}), configs=config, langs=tuple(args.lang.split(",")) if args.lang else None,
-            seed=args.seed, workers=args.workers, part=part, shard_size=args.shard_size, image_format=args.image_format,
-        )  # fmt: skip
+            out=args.out,
+            num=args.num,
+            types=tuple(t for t in args.types.split(",") if t),
+            weights=config.pop("weights", {}),
+            configs=config,
+            langs=tuple(args.lang.split(",")) if args.lang else None,
+            seed=args.seed,
+            workers=args.workers,
+            part=part,
+            shard_size=args.shard_size,
+            image_format=args.image_format,
+        )
     except ValueError as e:  # a bad --config, part or type: one line, not a traceback
         p.error(str(e))
     result = run(job, progress=not args.quiet)
     rate = result["written"] / max(result["seconds"], 1e-9)
-    print(f"{result['written']} samples written ({rate:.1f}/s), {sum(result['failed'].values())} failed "
-          f"{result['failed'] or ''}, {result['skipped_shards']} finished shards skipped, prefix {result['prefix']}")  # fmt: skip
+    print(
+        f"{result['written']} samples written ({rate:.1f}/s), {sum(result['failed'].values())} failed "
+        f"{result['failed'] or ''}, {result['skipped_shards']} finished shards skipped, prefix {result['prefix']}"
+    )
     return result
 
 

@@ -1,6 +1,6 @@
 """Train the project's small BPE vocabulary (see docs/tokenizer.md).
 
-    python data/train_vocab.py --size 8000 --out got/assets/got-tiny.tiktoken
+python data/train_vocab.py --size 8000 --out got/assets/got-tiny.tiktoken
 """
 
 import argparse
@@ -14,7 +14,9 @@ from got.tokenizer import DEFAULT_VOCAB, GOTTokenizer, tokens_per_char, write_vo
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=8000, help="total ranks: 256 bytes + merges (default 8000)")
-    parser.add_argument("--out", default=str(DEFAULT_VOCAB), help="the .tiktoken file to write (default: the shipped one)")
+    parser.add_argument(
+        "--out", default=str(DEFAULT_VOCAB), help="the .tiktoken file to write (default: the shipped one)"
+    )
     args = parser.parse_args(argv)
     if args.size <= 256:
         parser.error(f"--size must exceed the 256 single bytes, got {args.size}")

@@ -14,7 +14,7 @@ import sys
 
 from got.infer.api import load
 from got.infer.app import Demo, DemoServer
-from got.model.convert import CheckpointError
+from got.model.checkpoint import CheckpointError
 
 
 def main(argv: list[str] | None = None) -> int:

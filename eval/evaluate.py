@@ -49,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         summary = {k: round(metrics["macro"].get(k, 0.0), 4) for k in ("edit_dist", "f1", "bleu", "meteor")}
         bad = metrics["input"]["bad"]
         reasons = f" ({', '.join(f'{k} {v}' for k, v in sorted(bad.items()))})" if bad else ""
-        print(f"{metrics['input']['read']} samples read, {sum(bad.values())} skipped{reasons}, {metrics['n']} scored "
-              f"({metrics['mode']} mode; unscored {metrics['skipped'] or 'none'}): {summary}; outputs in {cfg.out}")
+        print(
+            f"{metrics['input']['read']} samples read, {sum(bad.values())} skipped{reasons}, {metrics['n']} scored "
+            f"({metrics['mode']} mode; unscored {metrics['skipped'] or 'none'}): {summary}; outputs in {cfg.out}"
+        )
     return 0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from got.infer.api import load
 from got.infer.files import OcrOptions, find_pages, ocr_files
-from got.model.convert import CheckpointError
+from got.model.checkpoint import CheckpointError
 from got.prompts import COLORS
 
 
@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--type", dest="ocr_type", choices=("ocr", "format"), default="ocr")
     p.add_argument("--box", type=float, nargs="+", metavar="N", help="x1 y1 x2 y2 (or x y) in pixels of each page")
     p.add_argument("--color", choices=COLORS, help="read the text inside a frame of this colour")
-    p.add_argument("--crop", action="store_true", help="multi-crop: tiles for each page's aspect ratio, then a thumbnail")
+    p.add_argument(
+        "--crop", action="store_true", help="multi-crop: tiles for each page's aspect ratio, then a thumbnail"
+    )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-new-tokens", type=int, default=4096)
     p.add_argument("--no-repeat-ngram-size", type=int, help="default: the official 20 (0 with --crop)")
@@ -52,12 +54,22 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, OSError, ValueError) as e:  # missing inputs, a bad checkpoint, an --out that is a file
         print(f"error: {e}", file=sys.stderr)
         return 2
-    opts = OcrOptions(args.ocr_type, tuple(args.box) if args.box else None, args.color, args.crop, args.batch_size,
-                      args.max_new_tokens, args.no_repeat_ngram_size, args.cut_loops)  # fmt: skip
+    opts = OcrOptions(
+        args.ocr_type,
+        tuple(args.box) if args.box else None,
+        args.color,
+        args.crop,
+        args.batch_size,
+        args.max_new_tokens,
+        args.no_repeat_ngram_size,
+        args.cut_loops,
+    )
     out = Path(args.out)
     counts = ocr_files(reader, pages, out, opts, progress=not args.no_progress, errors=errors)
-    print(f"{counts['done']} pages read, {counts['resumed']} already done, {counts['failed']} skipped "
-          f"({counts['tokens']} tokens); results in {out / 'results.jsonl'}")  # fmt: skip
+    print(
+        f"{counts['done']} pages read, {counts['resumed']} already done, {counts['failed']} skipped "
+        f"({counts['tokens']} tokens); results in {out / 'results.jsonl'}"
+    )
     return 0
 
 

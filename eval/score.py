@@ -5,6 +5,7 @@
 Reads our JSONL, one {"id", "task", "lang", "kind", "label", "pred"} a line, or GOT's results_final.json, a JSON
 list of {"image", "question", "label", "answer"}. Bad entries are counted and reported in the output, not fatal.
 """
+
 import argparse
 import json
 import sys
@@ -69,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({**entry, "pred": entry[pred_key], "kind": args.kind or entry.get("kind", "page")})
 
     if not rows:  # scoring nothing would print zeros that read as a perfect edit distance
-        print(f"score.py: no scorable entries in {args.predictions} ({len(entries)} read, bad: {dict(bad)})",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"score.py: no scorable entries in {args.predictions} ({len(entries)} read, bad: {dict(bad)})",
+            file=sys.stderr,
+        )
         return 1
     page = [r for r in rows if r["kind"] != "scene"]
     try:
@@ -81,9 +84,12 @@ def main(argv: list[str] | None = None) -> int:
 
     pairs = [(r["label"], r["pred"], r["kind"]) for r in rows]
     groups = {field: [str(r.get(field, "unknown")) for r in rows] for field in ("task", "lang", "kind")}
-    out = {"file": str(args.predictions), "format": fmt,
-           "input": {"entries": len(entries), "bad": dict(bad), "bad_at": bad_at[:20]},
-           **score_corpus(pairs, mode=args.mode, split_format=args.split_format, groups=groups)}
+    out = {
+        "file": str(args.predictions),
+        "format": fmt,
+        "input": {"entries": len(entries), "bad": dict(bad), "bad_at": bad_at[:20]},
+        **score_corpus(pairs, mode=args.mode, split_format=args.split_format, groups=groups),
+    }
     print(json.dumps(out, indent=2, ensure_ascii=False))
     return 0
 

@@ -34,16 +34,29 @@ LATEX_COMMANDS = (
     r"\sin \cos \tan \log \ln \exp \max \min \det \mathrm{d} \circ \angle \triangle \perp \parallel"
 ).split()
 LATEX_TEMPLATES = (
-    "${c}{{x}}$", "${c}_{{i=1}}^{{n}} a_{{i}}$", "\\[ {c} \\frac{{a+b}}{{2}} \\]", "$x^{{2}} {c} y_{{k}}$",
+    "${c}{{x}}$",
+    "${c}_{{i=1}}^{{n}} a_{{i}}$",
+    "\\[ {c} \\frac{{a+b}}{{2}} \\]",
+    "$x^{{2}} {c} y_{{k}}$",
     "\\( {c}\\left( \\sqrt{{n}} \\right) \\)",
 )
 MARKUP = (
-    "\\begin{array}{cc} a & b \\\\ c & d \\end{array}", "\\begin{aligned} f(x) &= 0 \\\\ \\end{aligned}",
-    "\\begin{tabular}{|l|c|r|} \\hline A & B & C \\\\ \\hline \\end{tabular}", "\\multicolumn{2}{c}{x}",
-    "\\multirow{2}{*}{y}", "\\title{Title}", "\\section*{Introduction}", "\\subsection{Method}",
-    "\\begin{pmatrix} 1 & 0 \\\\ 0 & 1 \\end{pmatrix}", "# Heading\n## Section\n### Part\n",
-    "**bold** and *italic* and `code`", "| Name | Value |\n| --- | --- |\n| a | 1 |\n", "- item\n1. first\n",
-    "```python\nprint(1)\n```", "<table><tr><td>1</td></tr></table>", "[link](https://example.com/a.png)",
+    "\\begin{array}{cc} a & b \\\\ c & d \\end{array}",
+    "\\begin{aligned} f(x) &= 0 \\\\ \\end{aligned}",
+    "\\begin{tabular}{|l|c|r|} \\hline A & B & C \\\\ \\hline \\end{tabular}",
+    "\\multicolumn{2}{c}{x}",
+    "\\multirow{2}{*}{y}",
+    "\\title{Title}",
+    "\\section*{Introduction}",
+    "\\subsection{Method}",
+    "\\begin{pmatrix} 1 & 0 \\\\ 0 & 1 \\end{pmatrix}",
+    "# Heading\n## Section\n### Part\n",
+    "**bold** and *italic* and `code`",
+    "| Name | Value |\n| --- | --- |\n| a | 1 |\n",
+    "- item\n1. first\n",
+    "```python\nprint(1)\n```",
+    "<table><tr><td>1</td></tr></table>",
+    "[link](https://example.com/a.png)",
 )
 
 # Held-out samples (not in the training text) for reporting coverage.
@@ -103,10 +116,12 @@ def train_hf(texts: Iterable[str], size: int) -> Tokenizer:
         raise ValueError(f"vocabulary size must exceed the 256 single bytes, got {size}")
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN_PATTERN), "isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN_PATTERN), "isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=size, min_frequency=2, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
@@ -124,4 +139,3 @@ def hf_to_ranks(tok: Tokenizer) -> dict[bytes, int]:
             raise ValueError(f"merge {left!r} + {right!r} repeats token {token!r}")
         ranks[token] = len(ranks)
     return ranks
-

@@ -111,10 +111,19 @@ def encode_prompt(tokenizer: PromptTokenizer, query: str, num_views: int, image_
     start, end = tid("<|im_start|>"), tid("<|im_end|>")
     pads = [tid("<imgpad>")] * _num_image_tokens(num_views, image_tokens)
     return [
-        start, *tokenizer.encode(f"system\n{SYSTEM_PROMPT}"), end,
-        start, *tokenizer.encode("user\n"), tid("<img>"), *pads, tid("</img>"), *tokenizer.encode(f"\n{query}"), end,
-        start, *tokenizer.encode("assistant\n"),
-    ]  # fmt: skip
+        start,
+        *tokenizer.encode(f"system\n{SYSTEM_PROMPT}"),
+        end,
+        start,
+        *tokenizer.encode("user\n"),
+        tid("<img>"),
+        *pads,
+        tid("</img>"),
+        *tokenizer.encode(f"\n{query}"),
+        end,
+        start,
+        *tokenizer.encode("assistant\n"),
+    ]
 
 
 def encode_sample(

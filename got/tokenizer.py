@@ -13,15 +13,23 @@ from typing import Iterable
 
 import tiktoken
 
-QWEN_PATTERN = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-)
+QWEN_PATTERN = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 # Their order fixes their ids: the first one gets id == number of ranks (151643 with the Qwen vocabulary).
 SPECIAL_TOKENS: tuple[str, ...] = (
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
     *(f"<|extra_{i}|>" for i in range(205)),
-    "<ref>", "</ref>", "<box>", "</box>", "<quad>", "</quad>", "<img>", "</img>", "<imgpad>",
-)  # fmt: skip
+    "<ref>",
+    "</ref>",
+    "<box>",
+    "</box>",
+    "<quad>",
+    "</quad>",
+    "<img>",
+    "</img>",
+    "<imgpad>",
+)
 DEFAULT_VOCAB = Path(__file__).parent / "assets" / "got-tiny.tiktoken"
 
 

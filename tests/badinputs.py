@@ -92,15 +92,22 @@ def records_shard(path: Path) -> Path:
     """Samples whose json or members are wrong, around one good sample."""
     good = png(page("ok"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_raw(path, [
-        {"__key__": "good", "json": meta("the good one"), "png": good},
-        {"__key__": "not_json", "json": b"{not json", "png": good},
-        {"__key__": "a_list", "json": b"[1, 2]", "png": good},
-        {"__key__": "latin1", "json": '{"v": 1, "text": "caf\xe9"}'.encode("latin-1"), "png": good},
-        {"__key__": "no_lang", "json": json.dumps({"v": 1, "task": "ocr", "text": "x", "source": ""}).encode(), "png": good},
-        {"__key__": "zero_image", "json": meta("zero"), "png": b""},
-        {"__key__": "no_image", "json": meta("none")},
-    ])  # fmt: skip
+    write_raw(
+        path,
+        [
+            {"__key__": "good", "json": meta("the good one"), "png": good},
+            {"__key__": "not_json", "json": b"{not json", "png": good},
+            {"__key__": "a_list", "json": b"[1, 2]", "png": good},
+            {"__key__": "latin1", "json": '{"v": 1, "text": "caf\xe9"}'.encode("latin-1"), "png": good},
+            {
+                "__key__": "no_lang",
+                "json": json.dumps({"v": 1, "task": "ocr", "text": "x", "source": ""}).encode(),
+                "png": good,
+            },
+            {"__key__": "zero_image", "json": meta("zero"), "png": b""},
+            {"__key__": "no_image", "json": meta("none")},
+        ],
+    )
     return path
 
 
@@ -145,8 +152,12 @@ def checkpoints(good: Path, root: Path) -> dict[str, Path]:
     variant("config_no_model", config_text=json.dumps({k: v for k, v in config.items() if k != "model"}))
     variant("config_model_a_list", config_text=json.dumps({**config, "model": [1]}))
     variant("config_vision_a_number", config_text=json.dumps({**config, "model": {**config["model"], "vision": 5}}))
-    variant("config_deeper", config_text=json.dumps(
-        {**config, "model": {**config["model"], "vision": {**config["model"]["vision"], "depth": 9}}}))  # fmt: skip
+    variant(
+        "config_deeper",
+        config_text=json.dumps(
+            {**config, "model": {**config["model"], "vision": {**config["model"]["vision"], "depth": 9}}}
+        ),
+    )
     pickled = root / "pickle_only"
     pickled.mkdir()
     (pickled / "config.json").write_text(json.dumps(config))

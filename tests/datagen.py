@@ -55,38 +55,52 @@ def corrupt_set(tmp_path) -> tuple[list[str], Counter]:
     """Three shards with every kind of bad sample; returns the good texts and the expected skip counts."""
     good = png(page("ok"))
     truncated_png = good[: len(good) // 2]
-    write_raw(tmp_path / "shard-000000.tar", [
-        {"__key__": "good0", "json": meta("good0"), "png": good},
-        {"__key__": "badjson", "json": b"{not json", "png": good},
-        {"__key__": "garbage", "json": meta(), "png": b"garbage bytes"},
-        {"__key__": "cutpng", "json": meta(), "png": truncated_png},
-        {"__key__": "noimage", "json": meta()},
-        {"__key__": "empty", "json": meta("   "), "png": good},
-        {"__key__": "latin1", "json": '{"v": 1, "text": "caf\xe9"}'.encode("latin-1"), "png": good},
-        {"__key__": "surrogate", "json": meta("\ud800"), "png": good},
-        {"__key__": "extrajson", "json": meta(color_name="red"), "png": good},
-        {"__key__": "extramember", "json": meta(), "png": good, "txt": b"x"},
-        {"__key__": "badbox", "json": meta(box=[10, 10, 5, 5]), "png": good},
-        {"__key__": "floatbox", "json": meta(box=[0.1, 0, 5, 5]), "png": good},
-        {"__key__": "nolang", "json": json.dumps({"v": 1, "task": "ocr", "text": "x"}).encode(), "png": good},
-        {"__key__": "nojson", "png": good},
-        {"__key__": "badtask", "json": meta(task="poem"), "png": good},
-        {"__key__": "pagegap", "json": meta(), "0.png": good, "2.png": good},
-        {"__key__": "good1", "json": meta("good1"), "0.png": good, "1.png": good},
-    ])  # fmt: skip
-    data = write_raw(tmp_path / "shard-000001.tar", [
-        {"__key__": "good2", "json": meta("good2"), "png": good},
-        {"__key__": "good3", "json": meta("good3"), "png": good},
-        {"__key__": "lost", "json": meta("lost"), "png": png(page("x", (400, 400)))},
-    ])  # fmt: skip
+    write_raw(
+        tmp_path / "shard-000000.tar",
+        [
+            {"__key__": "good0", "json": meta("good0"), "png": good},
+            {"__key__": "badjson", "json": b"{not json", "png": good},
+            {"__key__": "garbage", "json": meta(), "png": b"garbage bytes"},
+            {"__key__": "cutpng", "json": meta(), "png": truncated_png},
+            {"__key__": "noimage", "json": meta()},
+            {"__key__": "empty", "json": meta("   "), "png": good},
+            {"__key__": "latin1", "json": '{"v": 1, "text": "caf\xe9"}'.encode("latin-1"), "png": good},
+            {"__key__": "surrogate", "json": meta("\ud800"), "png": good},
+            {"__key__": "extrajson", "json": meta(color_name="red"), "png": good},
+            {"__key__": "extramember", "json": meta(), "png": good, "txt": b"x"},
+            {"__key__": "badbox", "json": meta(box=[10, 10, 5, 5]), "png": good},
+            {"__key__": "floatbox", "json": meta(box=[0.1, 0, 5, 5]), "png": good},
+            {"__key__": "nolang", "json": json.dumps({"v": 1, "task": "ocr", "text": "x"}).encode(), "png": good},
+            {"__key__": "nojson", "png": good},
+            {"__key__": "badtask", "json": meta(task="poem"), "png": good},
+            {"__key__": "pagegap", "json": meta(), "0.png": good, "2.png": good},
+            {"__key__": "good1", "json": meta("good1"), "0.png": good, "1.png": good},
+        ],
+    )
+    data = write_raw(
+        tmp_path / "shard-000001.tar",
+        [
+            {"__key__": "good2", "json": meta("good2"), "png": good},
+            {"__key__": "good3", "json": meta("good3"), "png": good},
+            {"__key__": "lost", "json": meta("lost"), "png": png(page("x", (400, 400)))},
+        ],
+    )
     with tarfile.open(tmp_path / "shard-000001.tar") as tar:
         last = tar.getmembers()[-1]
     (tmp_path / "shard-000001.tar").write_bytes(data[: last.offset_data + last.size // 2])  # cut inside it
     write_raw(tmp_path / "shard-000002.tar", [{"__key__": "good4", "json": meta("good4"), "png": good}])
     expected = Counter(
-        bad_json=1, bad_image=2, missing_image=2, empty_text=1, non_utf8=2, extra_key=2, bad_box=2,
-        missing_key=2, bad_value=1, tar_error=1,
-    )  # fmt: skip
+        bad_json=1,
+        bad_image=2,
+        missing_image=2,
+        empty_text=1,
+        non_utf8=2,
+        extra_key=2,
+        bad_box=2,
+        missing_key=2,
+        bad_value=1,
+        tar_error=1,
+    )
     return [f"good{i}" for i in range(5)], expected
 
 
@@ -109,8 +123,14 @@ FIRST = (
 SECOND = "Second paragraph."
 
 
-def write_pdf(path: Path, paragraphs: Sequence[str] = (FIRST, SECOND), page_two: str = "Page two", *,
-              encrypt: bool = False, text: bool = True) -> Path:  # fmt: skip
+def write_pdf(
+    path: Path,
+    paragraphs: Sequence[str] = (FIRST, SECOND),
+    page_two: str = "Page two",
+    *,
+    encrypt: bool = False,
+    text: bool = True,
+) -> Path:
     """A two-page PDF (fpdf2): the paragraphs on page one, `page_two` on page two; or, with text=False, a page
     holding only an image (a scan without a text layer)."""
     from fpdf import FPDF
@@ -144,17 +164,36 @@ OFFICIAL_PREFIXES = [
     ("model.language_model.", "model."),
 ]
 OFFICIAL_VISION_PARTS = [
-    ("patch_embed.projection.", "patch_embed.proj."), ("neck.conv1.", "neck.0."), ("neck.layer_norm1.", "neck.1."),
-    ("neck.conv2.", "neck.2."), ("neck.layer_norm2.", "neck.3."), (".layers.", ".blocks."),
-    (".layer_norm1.", ".norm1."), (".layer_norm2.", ".norm2."),
-]  # fmt: skip
+    ("patch_embed.projection.", "patch_embed.proj."),
+    ("neck.conv1.", "neck.0."),
+    ("neck.layer_norm1.", "neck.1."),
+    ("neck.conv2.", "neck.2."),
+    ("neck.layer_norm2.", "neck.3."),
+    (".layers.", ".blocks."),
+    (".layer_norm1.", ".norm1."),
+    (".layer_norm2.", ".norm2."),
+]
 # The Qwen2Config fields of the official config.json (transformers 4.37, as in ../shared/official_tiny/config.json).
 OFFICIAL_QWEN2_FIELDS = (
-    "attention_dropout", "bos_token_id", "eos_token_id", "hidden_act", "hidden_size", "initializer_range",
-    "intermediate_size", "max_position_embeddings", "max_window_layers", "num_attention_heads", "num_hidden_layers",
-    "num_key_value_heads", "rms_norm_eps", "sliding_window", "tie_word_embeddings", "use_cache",
-    "use_sliding_window", "vocab_size",
-)  # fmt: skip
+    "attention_dropout",
+    "bos_token_id",
+    "eos_token_id",
+    "hidden_act",
+    "hidden_size",
+    "initializer_range",
+    "intermediate_size",
+    "max_position_embeddings",
+    "max_window_layers",
+    "num_attention_heads",
+    "num_hidden_layers",
+    "num_key_value_heads",
+    "rms_norm_eps",
+    "sliding_window",
+    "tie_word_embeddings",
+    "use_cache",
+    "use_sliding_window",
+    "vocab_size",
+)
 
 
 def official_name(hf_key: str) -> str:
@@ -174,11 +213,20 @@ def official_config(text_config, tokenizer, image_token_len: int) -> dict:
     config = {k: getattr(text_config, k) for k in OFFICIAL_QWEN2_FIELDS if getattr(text_config, k) is not None}
     # transformers 5 drops sliding_window when sliding is off; Qwen1.5's configs hold max_position_embeddings there.
     config.setdefault("sliding_window", text_config.max_position_embeddings)
-    config.update(rope_theta=text_config.rope_parameters["rope_theta"], architectures=["GOTQwenForCausalLM"],
-                  model_type="GOT", im_patch_token=tokenizer.imgpad_id, im_start_token=tokenizer.img_start_id,
-                  im_end_token=tokenizer.img_end_id, image_token_len=image_token_len, use_im_start_end=True,
-                  vision_select_layer=-1, freeze_vision_tower=False, torch_dtype="float32",
-                  transformers_version="4.37.2")  # fmt: skip
+    config.update(
+        rope_theta=text_config.rope_parameters["rope_theta"],
+        architectures=["GOTQwenForCausalLM"],
+        model_type="GOT",
+        im_patch_token=tokenizer.imgpad_id,
+        im_start_token=tokenizer.img_start_id,
+        im_end_token=tokenizer.img_end_id,
+        image_token_len=image_token_len,
+        use_im_start_end=True,
+        vision_select_layer=-1,
+        freeze_vision_tower=False,
+        torch_dtype="float32",
+        transformers_version="4.37.2",
+    )
     return config
 
 
@@ -202,12 +250,21 @@ def tiny_referee():
     cfg = load_model_config("tiny_qwen")
     v = referee_vision()
     hf_cfg = GotOcr2Config(
-        vision_config=dict(hidden_size=v.width, output_channels=v.out_channels, num_hidden_layers=v.depth,
-                           num_attention_heads=v.heads, image_size=v.image_size, patch_size=v.patch_size,
-                           window_size=v.window_size, global_attn_indexes=list(v.global_layers), mlp_dim=v.mlp_dim),
-        text_config=dict(cfg.decoder, rope_theta=1e6), image_token_index=cfg.image_token_id,
+        vision_config=dict(
+            hidden_size=v.width,
+            output_channels=v.out_channels,
+            num_hidden_layers=v.depth,
+            num_attention_heads=v.heads,
+            image_size=v.image_size,
+            patch_size=v.patch_size,
+            window_size=v.window_size,
+            global_attn_indexes=list(v.global_layers),
+            mlp_dim=v.mlp_dim,
+        ),
+        text_config=dict(cfg.decoder, rope_theta=1e6),
+        image_token_index=cfg.image_token_id,
         image_seq_length=v.tokens_per_view,
-    )  # fmt: skip
+    )
     torch.manual_seed(0)
     model = GotOcr2ForConditionalGeneration(hf_cfg).eval()
     with torch.no_grad():

@@ -25,20 +25,36 @@ import got
 from got.config import load_model_config
 from got.data.pipeline import DataConfig, Loader
 from got.infer.inputs import InputError
-from got.model.convert import CheckpointError, checkpoint_from_model, save_checkpoint
+from got.model.checkpoint import CheckpointError, checkpoint_from_model, save_checkpoint
 from got.model.got import GOTModel
 from got.tokenizer import GOTTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 ERROR, SKIP, OK = "error", "skip", "ok"
-CHECKPOINTS = ("half_weights", "zero_weights", "no_config", "config_not_json", "config_a_list", "config_no_model",
-               "config_model_a_list", "config_vision_a_number", "config_deeper", "pickle_only")  # fmt: skip
+CHECKPOINTS = (
+    "half_weights",
+    "zero_weights",
+    "no_config",
+    "config_not_json",
+    "config_a_list",
+    "config_no_model",
+    "config_model_a_list",
+    "config_vision_a_number",
+    "config_deeper",
+    "pickle_only",
+)
 MESSAGES = {  # what the one-line error says for each broken checkpoint
-    "half_weights": "not a readable safetensors file", "zero_weights": "not a readable safetensors file",
-    "no_config": "missing config.json", "config_not_json": "not valid JSON", "config_a_list": "holds a JSON list",
-    "config_no_model": 'no "model" section', "config_model_a_list": "must be a mapping",
-    "config_vision_a_number": "must be mappings", "config_deeper": "missing keys", "pickle_only": "no \\*.safetensors",
-}  # fmt: skip
+    "half_weights": "not a readable safetensors file",
+    "zero_weights": "not a readable safetensors file",
+    "no_config": "missing config.json",
+    "config_not_json": "not valid JSON",
+    "config_a_list": "holds a JSON list",
+    "config_no_model": 'no "model" section',
+    "config_model_a_list": "must be a mapping",
+    "config_vision_a_number": "must be mappings",
+    "config_deeper": "missing keys",
+    "pickle_only": "no \\*.safetensors",
+}
 
 
 def checkpoint_rows(entry: str, args: list[str]) -> list:
@@ -53,33 +69,94 @@ def checkpoint_rows(entry: str, args: list[str]) -> list:
 def image_rows() -> list:
     """Every image of the corpus through the chat API: the odd valid ones are read, the bad ones refused."""
     rows = [pytest.param("chat", [f"{{images}}/{n}"], OK, "", id=f"chat:{n}") for n in VALID_IMAGES]
-    messages = {"truncated.png": "could not be decoded", "zero.png": "not a readable image",
-                "garbage.png": "not a readable image", "gigapixel.png": "not a readable image",
-                "huge.png": "could not be decoded"}  # fmt: skip
+    messages = {
+        "truncated.png": "could not be decoded",
+        "zero.png": "not a readable image",
+        "garbage.png": "not a readable image",
+        "gigapixel.png": "not a readable image",
+        "huge.png": "could not be decoded",
+    }
     rows += [pytest.param("chat", [f"{{images}}/{n}"], ERROR, messages[n], id=f"chat:{n}") for n in BAD_IMAGES]
-    pdf_messages = {"not_a.pdf": "not a readable PDF", "encrypted.pdf": "encrypted", "zero_pages.pdf": "without pages",
-                    "truncated.pdf": "not a readable PDF", "good.pdf": "page 3 does not exist"}  # fmt: skip
-    return rows + [pytest.param("chat", [f"{{pdfs}}/{n}", "3" if n == "good.pdf" else "1"], ERROR, message,
-                                id=f"chat:{n}") for n, message in pdf_messages.items()]  # fmt: skip
+    pdf_messages = {
+        "not_a.pdf": "not a readable PDF",
+        "encrypted.pdf": "encrypted",
+        "zero_pages.pdf": "without pages",
+        "truncated.pdf": "not a readable PDF",
+        "good.pdf": "page 3 does not exist",
+    }
+    return rows + [
+        pytest.param("chat", [f"{{pdfs}}/{n}", "3" if n == "good.pdf" else "1"], ERROR, message, id=f"chat:{n}")
+        for n, message in pdf_messages.items()
+    ]
 
 
 EVAL = ["model={model}", "out={tmp}/out", "max_new_tokens=2", "progress=false"]
 OCR = ["--model", "{model}", "--out", "{tmp}/out", "--max-new-tokens", "2", "--no-progress"]
 CASES = [
     # data/import.py, GOT's JSON format
-    ("data/import.py", ["--format", "got-json", "{tmp}/none.json", "--images", "{images}", "--out", "{tmp}/o"], ERROR, "not a readable JSON file"),
-    ("data/import.py", ["--format", "got-json", "{text}/bad.json", "--images", "{images}", "--out", "{tmp}/o"], ERROR, "not a readable JSON file"),
-    ("data/import.py", ["--format", "got-json", "{text}/latin1.json", "--images", "{images}", "--out", "{tmp}/o"], ERROR, "not a readable JSON file"),
-    ("data/import.py", ["--format", "got-json", "{text}/object.json", "--images", "{images}", "--out", "{tmp}/o"], ERROR, "expected a JSON list"),
-    ("data/import.py", ["--format", "got-json", "{text}/entries.json", "--images", "{images}", "--out", "{tmp}/o"], SKIP, r"skipped \(image_too_large\): 2"),
-    ("data/import.py", ["--format", "got-json", "{text}/entries.json", "--images", "{tmp}/none", "--out", "{tmp}/o"], ERROR, "no such directory"),
+    (
+        "data/import.py",
+        ["--format", "got-json", "{tmp}/none.json", "--images", "{images}", "--out", "{tmp}/o"],
+        ERROR,
+        "not a readable JSON file",
+    ),
+    (
+        "data/import.py",
+        ["--format", "got-json", "{text}/bad.json", "--images", "{images}", "--out", "{tmp}/o"],
+        ERROR,
+        "not a readable JSON file",
+    ),
+    (
+        "data/import.py",
+        ["--format", "got-json", "{text}/latin1.json", "--images", "{images}", "--out", "{tmp}/o"],
+        ERROR,
+        "not a readable JSON file",
+    ),
+    (
+        "data/import.py",
+        ["--format", "got-json", "{text}/object.json", "--images", "{images}", "--out", "{tmp}/o"],
+        ERROR,
+        "expected a JSON list",
+    ),
+    (
+        "data/import.py",
+        ["--format", "got-json", "{text}/entries.json", "--images", "{images}", "--out", "{tmp}/o"],
+        SKIP,
+        r"skipped \(image_too_large\): 2",
+    ),
+    (
+        "data/import.py",
+        ["--format", "got-json", "{text}/entries.json", "--images", "{tmp}/none", "--out", "{tmp}/o"],
+        ERROR,
+        "no such directory",
+    ),
     ("data/import.py", ["--format", "got-json", "{text}/entries.json", "--out", "{tmp}/o"], ERROR, "needs --images"),
-    ("data/import.py", ["--format", "got-json", "{text}/entries.json", "--images", "{images}", "--out", "{text}/bad.json"], ERROR, "bad.json"),
+    (
+        "data/import.py",
+        ["--format", "got-json", "{text}/entries.json", "--images", "{images}", "--out", "{text}/bad.json"],
+        ERROR,
+        "bad.json",
+    ),
     # data/import.py, HF datasets
-    ("data/import.py", ["--format", "hf", "{tmp}/none", "--out", "{tmp}/o"], ERROR, "neither a save_to_disk directory nor parquet"),
-    ("data/import.py", ["--format", "hf", "{empty}", "--out", "{tmp}/o"], ERROR, "neither a save_to_disk directory nor parquet"),
+    (
+        "data/import.py",
+        ["--format", "hf", "{tmp}/none", "--out", "{tmp}/o"],
+        ERROR,
+        "neither a save_to_disk directory nor parquet",
+    ),
+    (
+        "data/import.py",
+        ["--format", "hf", "{empty}", "--out", "{tmp}/o"],
+        ERROR,
+        "neither a save_to_disk directory nor parquet",
+    ),
     ("data/import.py", ["--format", "hf", "{text}/bad.parquet", "--out", "{tmp}/o"], ERROR, "bad.parquet"),
-    ("data/import.py", ["--format", "hf", "{hf}", "--text-column", "label", "--out", "{tmp}/o"], ERROR, "needs columns"),
+    (
+        "data/import.py",
+        ["--format", "hf", "{hf}", "--text-column", "label", "--out", "{tmp}/o"],
+        ERROR,
+        "needs columns",
+    ),
     ("data/import.py", ["--format", "hf", "{hf}", "--out", "{tmp}/o"], SKIP, r"skipped \(bad_image\): 3"),
     ("data/import.py", ["--format", "tesseract", "{hf}", "--out", "{tmp}/o"], ERROR, "invalid choice"),
     # data/inspect_shards.py
@@ -90,16 +167,36 @@ CASES = [
     ("data/inspect_shards.py", ["{tmp}/none"], ERROR, "no shards at"),
     ("data/inspect_shards.py", ["{empty}"], ERROR, "no shards at"),
     ("data/inspect_shards.py", ["{broken_tars}", "--out", "{tmp}/o"], ERROR, "no readable sample"),
-    ("data/inspect_shards.py", ["{odd}", "--out", "{tmp}/o"], SKIP, "image_too_large.*sample_too_large|sample_too_large.*image_too_large"),
+    (
+        "data/inspect_shards.py",
+        ["{odd}", "--out", "{tmp}/o"],
+        SKIP,
+        "image_too_large.*sample_too_large|sample_too_large.*image_too_large",
+    ),
     ("data/inspect_shards.py", ["{odd}", "--n", "-1"], ERROR, "--n"),
     # data/pdf2shards.py
-    ("data/pdf2shards.py", ["{pdfs}", "--out", "{tmp}/o", "--dpi", "36"], SKIP, r"skipped \(corrupt\): 3\b.*\n.*skipped \(encrypted\): 1"),
-    ("data/pdf2shards.py", ["{pdfs}/good.pdf", "--out", "{tmp}/o", "--max-page-pixels", "1000"], SKIP, r"skipped \(page_too_large\): 2"),
+    (
+        "data/pdf2shards.py",
+        ["{pdfs}", "--out", "{tmp}/o", "--dpi", "36"],
+        SKIP,
+        r"skipped \(corrupt\): 3\b.*\n.*skipped \(encrypted\): 1",
+    ),
+    (
+        "data/pdf2shards.py",
+        ["{pdfs}/good.pdf", "--out", "{tmp}/o", "--max-page-pixels", "1000"],
+        SKIP,
+        r"skipped \(page_too_large\): 2",
+    ),
     ("data/pdf2shards.py", ["{tmp}/none.pdf", "--out", "{tmp}/o"], ERROR, "no such file or directory"),
     ("data/pdf2shards.py", ["{empty}", "--out", "{tmp}/o"], ERROR, "no PDF files"),
     ("data/pdf2shards.py", ["{pdfs}", "--out", "{tmp}/o", "--dpi", "0"], ERROR, "dpi must be positive"),
     ("data/pdf2shards.py", ["{pdfs}", "--out", "{tmp}/o", "--granularity", "word"], ERROR, "unknown granularity"),
-    ("data/pdf2shards.py", ["{pdfs}", "--out", "{tmp}/o", "--max-page-pixels", "0"], ERROR, "max_page_pixels must be positive"),
+    (
+        "data/pdf2shards.py",
+        ["{pdfs}", "--out", "{tmp}/o", "--max-page-pixels", "0"],
+        ERROR,
+        "max_page_pixels must be positive",
+    ),
     # data/token_coverage.py
     ("data/token_coverage.py", ["{tmp}/none.txt"], ERROR, "none.txt"),
     ("data/token_coverage.py", ["{text}/latin1.txt"], ERROR, "latin1.txt"),
@@ -115,11 +212,26 @@ CASES = [
     ("eval/evaluate.py", [*EVAL, "data={empty}"], ERROR, "no samples to score"),
     ("eval/evaluate.py", [*EVAL, "data={tmp}/typo"], ERROR, "no shards at"),
     ("eval/evaluate.py", [*EVAL, "data={images}"], SKIP, r"5 skipped \(bad_image 3, image_too_large 2\).*7 scored"),
-    ("eval/evaluate.py", [*EVAL, "data={odd}"], SKIP, r"6 skipped \(bad_image 3, image_too_large 2, sample_too_large 1\).*7 scored"),
+    (
+        "eval/evaluate.py",
+        [*EVAL, "data={odd}"],
+        SKIP,
+        r"6 skipped \(bad_image 3, image_too_large 2, sample_too_large 1\).*7 scored",
+    ),
     ("eval/evaluate.py", [*EVAL, "data={bad_images}"], ERROR, "could be read"),
-    ("eval/evaluate.py", [*EVAL, "data={records}"], SKIP, r"6 skipped \(bad_image 1, bad_json 2, missing_image 1, missing_key 1, non_utf8 1\), 1 scored"),
+    (
+        "eval/evaluate.py",
+        [*EVAL, "data={records}"],
+        SKIP,
+        r"6 skipped \(bad_image 1, bad_json 2, missing_image 1, missing_key 1, non_utf8 1\), 1 scored",
+    ),
     ("eval/evaluate.py", [*EVAL, "data={broken_tars}"], ERROR, "no samples to score"),
-    ("eval/evaluate.py", [*EVAL, "data={text}/labels.jsonl"], SKIP, r"3 skipped \(bad_json 1, missing_image 1, non_utf8 1\).*1 scored"),
+    (
+        "eval/evaluate.py",
+        [*EVAL, "data={text}/labels.jsonl"],
+        SKIP,
+        r"3 skipped \(bad_json 1, missing_image 1, non_utf8 1\).*1 scored",
+    ),
     ("eval/evaluate.py", [*EVAL, "data={images}", "colour=red"], ERROR, "colour"),
     ("eval/evaluate.py", [*EVAL, "data={images}", "limit=[1"], ERROR, "limit"),
     ("eval/evaluate.py", [*EVAL, "data={images}", "limit=many"], ERROR, "limit"),
@@ -132,7 +244,12 @@ CASES = [
     ("eval/score.py", ["{text}/empty.txt"], ERROR, "no scorable entries"),
     ("eval/score.py", ["{text}/latin1.txt"], ERROR, "no scorable entries"),
     ("eval/score.py", ["{text}/object.json"], ERROR, "no scorable entries"),
-    ("eval/score.py", ["{text}/predictions.jsonl"], SKIP, r'"bad": \{\s*"malformed_json": 1,\s*"missing_label_or_pred": 1'),
+    (
+        "eval/score.py",
+        ["{text}/predictions.jsonl"],
+        SKIP,
+        r'"bad": \{\s*"malformed_json": 1,\s*"missing_label_or_pred": 1',
+    ),
     ("eval/score.py", ["{tmp}/none.jsonl"], ERROR, "no such file"),
     ("eval/score.py", ["{empty}"], ERROR, "no such file"),
     ("eval/score.py", ["{text}/predictions.jsonl", "--mode", "lenient"], ERROR, "invalid choice"),
@@ -148,7 +265,12 @@ CASES = [
     *checkpoint_rows("eval/ocr.py", ["{images}", *OCR[2:], "--model", "{ckpt}"]),
     # train/convert.py
     ("train/convert.py", ["--to", "hf", "{tmp}/none", "{tmp}/o"], ERROR, "does not exist"),
-    ("train/convert.py", ["--to", "got", "{model}", "{tmp}/o", "--tokenizer", "{text}/bad.tiktoken"], ERROR, "malformed line"),
+    (
+        "train/convert.py",
+        ["--to", "got", "{model}", "{tmp}/o", "--tokenizer", "{text}/bad.tiktoken"],
+        ERROR,
+        "malformed line",
+    ),
     ("train/convert.py", ["--to", "got", "{model}", "{text}/ok.txt"], ERROR, "ok.txt"),
     ("train/convert.py", ["--to", "gguf", "{model}", "{tmp}/o"], ERROR, "invalid choice"),
     *checkpoint_rows("train/convert.py", ["--to", "hf", "{ckpt}", "{tmp}/o"]),
@@ -160,7 +282,7 @@ CASES = [
     ("loader", ["{records}"], SKIP, "views; skipped bad_image, bad_json, missing_image, missing_key, non_utf8$"),
     ("loader", ["{broken_tars}"], ERROR, "no readable sample"),
     ("loader", ["{empty}"], ERROR, "no shards at"),
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")
@@ -194,23 +316,36 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     (text / "bad.parquet").write_bytes(b"PAR1 not really parquet")
     human = {"from": "human", "value": "<image>\nOCR: "}
     entries = [{"image": name, "conversations": [human, {"from": "gpt", "value": name}]} for name in images()]
-    entries += [{"image": "one_px.png"}, {"image": "missing.png", "conversations": [human, {"from": "gpt", "value": "x"}]}]
+    entries += [
+        {"image": "one_px.png"},
+        {"image": "missing.png", "conversations": [human, {"from": "gpt", "value": "x"}]},
+    ]
     (text / "entries.json").write_text(json.dumps(entries))
     (text / "predictions.jsonl").write_text('{"label": "a b", "pred": "a b"}\n{not json\n{"label": "x"}\n')
     good = png(page("ok"))
     (text / "ok.png").write_bytes(good)
-    (text / "labels.jsonl").write_bytes(b"\n".join([
-        json.dumps({"image": "ok.png", "text": "ok"}).encode(), b"{not json", '{"image": "caf\xe9"}'.encode("latin-1"),
-        json.dumps({"image": "gone.png", "text": "x"}).encode(),
-    ]))  # fmt: skip
+    (text / "labels.jsonl").write_bytes(
+        b"\n".join(
+            [
+                json.dumps({"image": "ok.png", "text": "ok"}).encode(),
+                b"{not json",
+                '{"image": "caf\xe9"}'.encode("latin-1"),
+                json.dumps({"image": "gone.png", "text": "x"}).encode(),
+            ]
+        )
+    )
     paths["text"] = text
     paths["garbled_ocr"] = root / "garbled_ocr"  # a stopped eval/ocr.py run whose results.jsonl is garbage
     paths["garbled_ocr"].mkdir()
     (paths["garbled_ocr"] / "results.jsonl").write_bytes(b'\xff\xfe{"page": 1}\n{not json\n[1]\n{"page": "x"}\n')
 
     stats = root / "stats"
-    for name, content in {"not_json": b"{not json", "latin1": '{"caf\xe9": 1}'.encode("latin-1"),
-                          "a_list": b"[1, 2]", "wrong_types": b'{"task": 5}'}.items():  # fmt: skip
+    for name, content in {
+        "not_json": b"{not json",
+        "latin1": '{"caf\xe9": 1}'.encode("latin-1"),
+        "a_list": b"[1, 2]",
+        "wrong_types": b'{"task": 5}',
+    }.items():
         (stats / name).mkdir(parents=True)
         (stats / name / "stats.json").write_bytes(content)
         write_raw(stats / name / "shard-000000.tar", [{"__key__": "k", "json": meta("t"), "png": good}])
@@ -218,15 +353,18 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
 
     from datasets import Dataset
 
-    rows = {"image": [images()[n] for n in ("one_px.png", "cmyk.jpg", "truncated.png", "zero.png", "garbage.png")],
-            "text": ["one", "cmyk", "cut", "zero", "garbage"]}  # fmt: skip
+    rows = {
+        "image": [images()[n] for n in ("one_px.png", "cmyk.jpg", "truncated.png", "zero.png", "garbage.png")],
+        "text": ["one", "cmyk", "cut", "zero", "garbage"],
+    }
     Dataset.from_dict(rows).save_to_disk(str(root / "hf"))
     paths["hf"] = root / "hf"
 
     torch.manual_seed(0)
     paths["model"] = root / "model"
-    save_checkpoint(checkpoint_from_model(GOTModel(load_model_config("tiny_qwen")), GOTTokenizer.default()),
-                    paths["model"], "got")  # fmt: skip
+    save_checkpoint(
+        checkpoint_from_model(GOTModel(load_model_config("tiny_qwen")), GOTTokenizer.default()), paths["model"], "got"
+    )
     for name, path in checkpoints(paths["model"], root / "checkpoints").items():
         paths[f"ckpt_{name}"] = path
     return paths

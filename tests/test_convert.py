@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoProcessor, GotOcr2ForConditionalGeneration
 
 from got.config import load_model_config
-from got.model.convert import (
+from got.model.checkpoint import (
     CheckpointError,
     checkpoint_from_model,
     load_checkpoint,
@@ -43,8 +43,14 @@ def referee():
 
 def inputs(cfg, views: int = 2, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
-    ids = [5, 17] + [cfg.image_token_id] * (cfg.vision.tokens_per_view * views) + torch.randint(10, 7000, (9,), generator=g).tolist()
-    images = torch.randint(0, 256, (views, 3, cfg.vision.image_size, cfg.vision.image_size), dtype=torch.uint8, generator=g)
+    ids = (
+        [5, 17]
+        + [cfg.image_token_id] * (cfg.vision.tokens_per_view * views)
+        + torch.randint(10, 7000, (9,), generator=g).tolist()
+    )
+    images = torch.randint(
+        0, 256, (views, 3, cfg.vision.image_size, cfg.vision.image_size), dtype=torch.uint8, generator=g
+    )
     pixels = (images.float() / 255 - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
     return torch.tensor([ids]), images, pixels
 
@@ -55,7 +61,9 @@ def assert_same_logits(ours: torch.Tensor, ref: torch.Tensor) -> None:
 
 
 def run_convert(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "train/convert.py"), *map(str, args)], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train/convert.py"), *map(str, args)], capture_output=True, text=True
+    )
 
 
 def test_hf_export_loads_in_transformers_with_equal_logits(tmp_path, tokenizer):
@@ -107,7 +115,9 @@ def test_official_to_hf_loads_in_transformers_with_rope_theta_and_logits(tmp_pat
     assert hf.config.text_config.rope_parameters["rope_theta"] == 1e6
     ids, _, pixels = inputs(load_checkpoint(tmp_path / "hf").cfg, views=2, seed=3)
     with torch.no_grad():
-        assert_same_logits(hf.eval()(input_ids=ids, pixel_values=pixels).logits, referee(input_ids=ids, pixel_values=pixels).logits)
+        assert_same_logits(
+            hf.eval()(input_ids=ids, pixel_values=pixels).logits, referee(input_ids=ids, pixel_values=pixels).logits
+        )
 
 
 def release_config(referee) -> dict:
@@ -115,20 +125,40 @@ def release_config(referee) -> dict:
     text_config with rope_theta at its top level, `torch_dtype`, the tie flag left to GotOcr2's default."""
     text, v = referee.config.text_config, referee.config.vision_config
     return {
-        "architectures": ["GotOcr2ForConditionalGeneration"], "image_seq_length": referee.config.image_seq_length,
-        "image_token_index": referee.config.image_token_index, "model_type": "got_ocr2", "pad_token_id": -1,
-        "text_config": {"hidden_size": text.hidden_size, "intermediate_size": text.intermediate_size,
-                        "max_position_embeddings": text.max_position_embeddings, "max_window_layers": 21,
-                        "model_type": "qwen2", "num_attention_heads": text.num_attention_heads,
-                        "num_hidden_layers": text.num_hidden_layers, "num_key_value_heads": text.num_key_value_heads,
-                        "rope_theta": 1000000.0, "torch_dtype": "float32", "use_sliding_window": False,
-                        "vocab_size": text.vocab_size},
-        "torch_dtype": "float32", "transformers_version": "4.49.0.dev0",
-        "vision_config": {"global_attn_indexes": list(v.global_attn_indexes), "hidden_size": v.hidden_size,
-                          "image_size": v.image_size, "mlp_dim": v.mlp_dim, "num_attention_heads": v.num_attention_heads,
-                          "num_hidden_layers": v.num_hidden_layers, "output_channels": v.output_channels,
-                          "patch_size": v.patch_size, "window_size": v.window_size, "model_type": ""},
-    }  # fmt: skip
+        "architectures": ["GotOcr2ForConditionalGeneration"],
+        "image_seq_length": referee.config.image_seq_length,
+        "image_token_index": referee.config.image_token_index,
+        "model_type": "got_ocr2",
+        "pad_token_id": -1,
+        "text_config": {
+            "hidden_size": text.hidden_size,
+            "intermediate_size": text.intermediate_size,
+            "max_position_embeddings": text.max_position_embeddings,
+            "max_window_layers": 21,
+            "model_type": "qwen2",
+            "num_attention_heads": text.num_attention_heads,
+            "num_hidden_layers": text.num_hidden_layers,
+            "num_key_value_heads": text.num_key_value_heads,
+            "rope_theta": 1000000.0,
+            "torch_dtype": "float32",
+            "use_sliding_window": False,
+            "vocab_size": text.vocab_size,
+        },
+        "torch_dtype": "float32",
+        "transformers_version": "4.49.0.dev0",
+        "vision_config": {
+            "global_attn_indexes": list(v.global_attn_indexes),
+            "hidden_size": v.hidden_size,
+            "image_size": v.image_size,
+            "mlp_dim": v.mlp_dim,
+            "num_attention_heads": v.num_attention_heads,
+            "num_hidden_layers": v.num_hidden_layers,
+            "output_channels": v.output_channels,
+            "patch_size": v.patch_size,
+            "window_size": v.window_size,
+            "model_type": "",
+        },
+    }
 
 
 @pytest.mark.parametrize("layout", ["release", "in_memory_names"])
@@ -143,10 +173,14 @@ def test_hf_native_layouts_read_with_the_referees_logits(tmp_path, referee, toke
         state = {k: v.contiguous().clone() for k, v in referee.state_dict().items() if k != "lm_head.weight"}
         save_file(state, str(tmp_path / "model.safetensors"))
     ckpt = load_checkpoint(tmp_path)
-    assert ckpt.cfg.decoder_config().rope_parameters["rope_theta"] == 1e6 and ckpt.cfg.decoder_config().tie_word_embeddings
+    assert (
+        ckpt.cfg.decoder_config().rope_parameters["rope_theta"] == 1e6 and ckpt.cfg.decoder_config().tie_word_embeddings
+    )
     ids, images, pixels = inputs(ckpt.cfg, views=2, seed=2)
     with torch.no_grad():
-        assert_same_logits(model_from_checkpoint(ckpt).eval()(ids, images), referee(input_ids=ids, pixel_values=pixels).logits)
+        assert_same_logits(
+            model_from_checkpoint(ckpt).eval()(ids, images), referee(input_ids=ids, pixel_values=pixels).logits
+        )
 
 
 @pytest.mark.parametrize("layout", ["official", "hf"])
@@ -164,9 +198,10 @@ def test_round_trip_through_got_is_lossless(tmp_path, referee, tokenizer, layout
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert load_checkpoint(tmp_path / "a", layout).cfg == load_checkpoint(tmp_path / "b", layout).cfg
     if layout == "hf":
-        assert json.loads((tmp_path / "b/tokenizer.json").read_text())["model"]["vocab"] == json.loads(
-            (tmp_path / "a/tokenizer.json").read_text()
-        )["model"]["vocab"]
+        assert (
+            json.loads((tmp_path / "b/tokenizer.json").read_text())["model"]["vocab"]
+            == json.loads((tmp_path / "a/tokenizer.json").read_text())["model"]["vocab"]
+        )
 
 
 def test_malformed_sources_name_the_offending_keys(tmp_path, referee, tokenizer):
@@ -180,7 +215,11 @@ def test_malformed_sources_name_the_offending_keys(tmp_path, referee, tokenizer)
     save_file(broken, str(src / "model.safetensors"))
     result = run_convert("--from", "official", "--to", "got", src, tmp_path / "out")
     assert result.returncode != 0
-    for key in ("model.layers.1.mlp.up_proj.weight", "model.vision_tower_high.blocks.0.attn.qkv.weight", "model.extra_head.weight"):
+    for key in (
+        "model.layers.1.mlp.up_proj.weight",
+        "model.vision_tower_high.blocks.0.attn.qkv.weight",
+        "model.extra_head.weight",
+    ):
         assert key in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -18,6 +18,8 @@ from got.data.sample import Sample
 from got.data.shards import ShardWriter, read_samples
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
 def run(script: str, *args, capsys, monkeypatch) -> str:
     """A CLI run in-process; returns what it printed."""
     monkeypatch.setattr(sys, "argv", [script, *map(str, args)])
@@ -148,4 +150,3 @@ def test_inspect_writes_a_contact_sheet_and_gallery(tmp_path, capsys, monkeypatc
     html = (tmp_path / "look" / "index.html").read_text()
     assert html.count("class=card") == 4 and "OCR: " in html
     assert "<boxed" not in html
-

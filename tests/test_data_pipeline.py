@@ -13,8 +13,16 @@ from PIL import Image
 
 from got.config import load_model_config
 from got.data.pipeline import (
-    DataConfig, Loader, ShardSet, Slot, load_views, mixture_stream, prepare, set_stream, start_position,
-)  # fmt: skip
+    DataConfig,
+    Loader,
+    ShardSet,
+    Slot,
+    load_views,
+    mixture_stream,
+    prepare,
+    set_stream,
+    start_position,
+)
 from got.data.sample import Sample
 from got.data.shards import BadSample, ShardWriter, expand_urls
 from got.model.views import Views, tile
@@ -196,8 +204,11 @@ def test_exact_resume(tmp_path, sets, tok, workers):
     corrupt_set(tmp_path)
     cfg = DataConfig(
         sets=[ShardSet(str(root / "a"), 2), ShardSet(str(root / "b"), 1), ShardSet(str(tmp_path), 1)],
-        num_workers=workers, augment="light", perturb_labels=0.2, **SMALL,
-    )  # fmt: skip
+        num_workers=workers,
+        augment="light",
+        perturb_labels=0.2,
+        **SMALL,
+    )
     straight = Loader(cfg, tok, VIEWS)
     expected = take(straight, 16)
 
@@ -256,10 +267,13 @@ def test_odd_images_train_and_oversized_ones_are_counted(tmp_path, tok):
     """Valid images of every shape and mode go through strong augmentation into views (a 300x1 image once raised
     in ToGray, a 1x5 one in Perspective); those over the config's caps are skipped before decoding."""
     odd = {
-        "wide": Image.new("RGB", (300, 1), "black"), "tall": Image.new("RGB", (1, 300), "black"),
-        "dot": Image.new("RGB", (1, 1), "black"), "thin": Image.new("RGB", (5, 1), "black"),
-        "grey16": Image.fromarray(np.full((20, 30), 1000, np.uint16)), "page": page("a page", (64, 48)),
-    }  # fmt: skip
+        "wide": Image.new("RGB", (300, 1), "black"),
+        "tall": Image.new("RGB", (1, 300), "black"),
+        "dot": Image.new("RGB", (1, 1), "black"),
+        "thin": Image.new("RGB", (5, 1), "black"),
+        "grey16": Image.fromarray(np.full((20, 30), 1000, np.uint16)),
+        "page": page("a page", (64, 48)),
+    }
     records = [{"__key__": k, "json": meta(k), "png": png(image)} for k, image in odd.items()]
     records.append({"__key__": "big", "json": meta("big"), "png": png(page("big", (100, 100)))})  # 10,000 pixels
     records.append({"__key__": "book", "json": meta("book"), **{f"{i}.png": png(page(str(i))) for i in range(4)}})

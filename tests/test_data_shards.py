@@ -102,18 +102,20 @@ def test_transparency_is_composed_on_white(tmp_path):
     image = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
     with ShardWriter(tmp_path) as writer:
         writer.write(Sample([image], "clear"))
-    (_, back), = read_samples(str(tmp_path))
+    ((_, back),) = read_samples(str(tmp_path))
     assert back.images[0].getpixel((3, 3)) == (255, 255, 255)
-
 
 
 def test_limits_skip_before_reading_or_decoding(tmp_path):
     page_200x100 = png(page("x", (200, 100)))  # 20,000 pixels
-    write_raw(tmp_path / "shard-000000.tar", [
-        {"__key__": "fits", "json": meta("fits"), "png": page_200x100},
-        {"__key__": "pages", "json": meta("pages"), "0.png": page_200x100, "1.png": page_200x100},  # 40,000
-        {"__key__": "claims", "json": meta("claims"), "png": png_header(100_000, 100_000)},  # 10 GP in 60 bytes
-    ])  # fmt: skip
+    write_raw(
+        tmp_path / "shard-000000.tar",
+        [
+            {"__key__": "fits", "json": meta("fits"), "png": page_200x100},
+            {"__key__": "pages", "json": meta("pages"), "0.png": page_200x100, "1.png": page_200x100},  # 40,000
+            {"__key__": "claims", "json": meta("claims"), "png": png_header(100_000, 100_000)},  # 10 GP in 60 bytes
+        ],
+    )
 
     def read(limits: Limits) -> tuple[list[str], Counter]:
         counts = Counter()
@@ -121,8 +123,10 @@ def test_limits_skip_before_reading_or_decoding(tmp_path):
 
     # PIL's own bomb check refuses 10 GP whatever the limits: counted under the same reason
     assert read(Limits(image_pixels=20_000, sample_pixels=40_000)) == (["fits", "pages"], {"image_too_large": 1})
-    assert read(Limits(image_pixels=20_000, sample_pixels=39_999)) == (["fits"], {"image_too_large": 1,
-                                                                                  "sample_too_large": 1})  # fmt: skip
+    assert read(Limits(image_pixels=20_000, sample_pixels=39_999)) == (
+        ["fits"],
+        {"image_too_large": 1, "sample_too_large": 1},
+    )
     assert read(Limits(image_pixels=19_999)) == ([], {"image_too_large": 3})
     size = len(page_200x100)
     assert read(Limits(member_bytes=size)) == (["fits", "pages"], {"image_too_large": 1})
@@ -135,11 +139,14 @@ def test_odd_image_modes_decode_to_what_they_show(tmp_path):
     frames = [Image.new("RGB", (8, 8), "blue"), Image.new("RGB", (8, 8), "white")]
     animated = io.BytesIO()
     frames[0].save(animated, "PNG", save_all=True, append_images=frames[1:])
-    write_raw(tmp_path / "shard-000000.tar", [
-        {"__key__": "grey16", "json": meta("ramp"), "png": encoded(Image.fromarray(ramp), "PNG")},
-        {"__key__": "cmyk", "json": meta("red"), "jpg": encoded(cmyk, "JPEG", quality=100)},
-        {"__key__": "animated", "json": meta("first frame"), "png": animated.getvalue()},
-    ])  # fmt: skip
+    write_raw(
+        tmp_path / "shard-000000.tar",
+        [
+            {"__key__": "grey16", "json": meta("ramp"), "png": encoded(Image.fromarray(ramp), "PNG")},
+            {"__key__": "cmyk", "json": meta("red"), "jpg": encoded(cmyk, "JPEG", quality=100)},
+            {"__key__": "animated", "json": meta("first frame"), "png": animated.getvalue()},
+        ],
+    )
     (_, grey), (_, red), (_, first) = read_samples(str(tmp_path))
     row = np.asarray(grey.images[0])[0, :, 0]
     assert row[0] == 0 and row[-1] == 255 and abs(int(row[128]) - 128) <= 1  # scaled, not clipped to white

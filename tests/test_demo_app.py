@@ -24,8 +24,9 @@ sys.path.insert(0, str(ROOT / "eval"))
 import demo_app as cli  # noqa: E402  (eval/demo_app.py, the entry script)
 
 CHROMIUM = "/usr/bin/chromium"
-needs_chromium = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
-                                    reason="needs Debian's chromium (scripts/setup_system.sh)")  # fmt: skip
+needs_chromium = pytest.mark.skipif(
+    shutil.which(CHROMIUM) is None, reason="needs Debian's chromium (scripts/setup_system.sh)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +51,12 @@ def server(model_dir):  # noqa: F811
 def files(tmp_path_factory, page_png):  # noqa: F811
     folder = tmp_path_factory.mktemp("uploads")
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    return {"page": page_png, "pdf": write_pdf(folder / "doc.pdf"), "broken": folder / "broken.png",
-            "locked": write_pdf(folder / "locked.pdf", encrypt=True)}  # fmt: skip
+    return {
+        "page": page_png,
+        "pdf": write_pdf(folder / "doc.pdf"),
+        "broken": folder / "broken.png",
+        "locked": write_pdf(folder / "locked.pdf", encrypt=True),
+    }
 
 
 # --- plain HTTP -----------------------------------------------------------------------------------------------------
@@ -76,12 +81,15 @@ def events(body: bytes) -> list[dict]:
     return [json.loads(line) for line in body.decode().splitlines()]
 
 
-@pytest.mark.parametrize("fields, call", [
-    (dict(), lambda m, f: m.chat(f, max_new_tokens=NEW)),
-    (dict(type="format", color="red"), lambda m, f: m.chat(f, "format", color="red", max_new_tokens=NEW)),
-    (dict(box=[100, 200, 400, 300]), lambda m, f: m.chat(f, box=(100, 200, 400, 300), max_new_tokens=NEW)),
-    (dict(crop=True), lambda m, f: m.chat_crop(f, max_new_tokens=NEW)),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "fields, call",
+    [
+        (dict(), lambda m, f: m.chat(f, max_new_tokens=NEW)),
+        (dict(type="format", color="red"), lambda m, f: m.chat(f, "format", color="red", max_new_tokens=NEW)),
+        (dict(box=[100, 200, 400, 300]), lambda m, f: m.chat(f, box=(100, 200, 400, 300), max_new_tokens=NEW)),
+        (dict(crop=True), lambda m, f: m.chat_crop(f, max_new_tokens=NEW)),
+    ],
+)
 def test_answers_equal_the_api(server, api, files, fields, call):
     status, body = ask(server, "/api/ocr", files["page"], **fields)
     assert status == 200
@@ -103,16 +111,19 @@ def test_pdf_page_preview_is_the_image_the_model_reads(server, api, files):
     assert status == 200 and events(body)[-1]["text"] == api.chat((files["pdf"], 2), "format", max_new_tokens=NEW)
 
 
-@pytest.mark.parametrize("file, fields, status, message", [
-    ("broken", dict(), 400, "broken.png is not a readable image"),
-    ("page", dict(box=[0, 0, 1000, 10]), 400, "box [0, 0, 1000, 10] lies outside page.png (896x640 pixels)"),
-    ("page", dict(box=[300, 0, 100, 10]), 400, "x1 <= x2"),
-    ("page", dict(box=["1", 2, 3, 4]), 400, "box must be numbers"),
-    ("page", dict(crop=True, color="red"), 400, "multi-crop reads the whole page"),
-    ("page", dict(color="purple"), 400, "unknown colour 'purple'"),
-    ("locked", dict(), 400, "locked.pdf is encrypted (password-protected)"),
-    ("pdf", dict(page=3), 400, "doc.pdf has 2 pages; page 3 does not exist"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "file, fields, status, message",
+    [
+        ("broken", dict(), 400, "broken.png is not a readable image"),
+        ("page", dict(box=[0, 0, 1000, 10]), 400, "box [0, 0, 1000, 10] lies outside page.png (896x640 pixels)"),
+        ("page", dict(box=[300, 0, 100, 10]), 400, "x1 <= x2"),
+        ("page", dict(box=["1", 2, 3, 4]), 400, "box must be numbers"),
+        ("page", dict(crop=True, color="red"), 400, "multi-crop reads the whole page"),
+        ("page", dict(color="purple"), 400, "unknown colour 'purple'"),
+        ("locked", dict(), 400, "locked.pdf is encrypted (password-protected)"),
+        ("pdf", dict(page=3), 400, "doc.pdf has 2 pages; page 3 does not exist"),
+    ],
+)
 def test_bad_inputs_answer_one_line(server, files, file, fields, status, message):
     for path in ("/api/ocr", "/api/preview") if set(fields) <= {"page"} else ("/api/ocr",):  # preview: no options
         got_status, body = ask(server, path, files[file], **fields)
@@ -219,8 +230,12 @@ def test_a_box_drawn_on_the_smaller_image_is_sent_in_image_pixels(page, api, fil
     page.mouse.down()
     page.mouse.move(*end, steps=4)
     page.mouse.up()
-    expected = [(min(start[0], end[0]) - area["x"]) * scale, (min(start[1], end[1]) - area["y"]) * scale,
-                (max(start[0], end[0]) - area["x"]) * scale, (max(start[1], end[1]) - area["y"]) * scale]  # fmt: skip
+    expected = [
+        (min(start[0], end[0]) - area["x"]) * scale,
+        (min(start[1], end[1]) - area["y"]) * scale,
+        (max(start[0], end[0]) - area["x"]) * scale,
+        (max(start[1], end[1]) - area["y"]) * scale,
+    ]
     box = run(page)["box"]
     assert len(box) == 4 and all(abs(b - e) <= 1 for b, e in zip(box, expected, strict=True)), (box, expected)
     assert page.input_value("#box") == " ".join(map(str, box))

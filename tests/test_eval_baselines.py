@@ -16,8 +16,11 @@ from got.eval.metrics import score_pair
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
 import evaluate as cli  # noqa: E402  (eval/evaluate.py, the entry script)
 
-LINES = ["The quick brown fox jumps over the lazy dog.", "General OCR Theory reads whole pages at once.",
-         "Evaluation compares each prediction with its label."]  # fmt: skip
+LINES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "General OCR Theory reads whole pages at once.",
+    "Evaluation compares each prediction with its label.",
+]
 LABEL = "\n".join(LINES)
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="apt-get install tesseract-ocr")

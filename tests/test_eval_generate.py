@@ -15,7 +15,7 @@ from got.data.shards import ShardWriter
 from got.eval.evaluate import EvalConfig, finish, predict_share
 from got.eval.generate import GOTEngine
 from got.eval.inputs import labels, read_inputs
-from got.model.convert import checkpoint_from_model, save_checkpoint
+from got.model.checkpoint import checkpoint_from_model, save_checkpoint
 from got.model.got import GOTModel
 from got.tokenizer import GOTTokenizer
 
@@ -35,7 +35,9 @@ def page(text: str, size: tuple[int, int] = (300, 200)) -> Image.Image:
 def model_dir(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model")
-    save_checkpoint(checkpoint_from_model(GOTModel(load_model_config("tiny_qwen")), GOTTokenizer.default()), path, "got")
+    save_checkpoint(
+        checkpoint_from_model(GOTModel(load_model_config("tiny_qwen")), GOTTokenizer.default()), path, "got"
+    )
     return path
 
 
@@ -124,15 +126,25 @@ def test_ranks_merge_to_the_single_run(model_dir, folder, tmp_path):
         predict_share(cfg, split, rank, 2, "cpu", total=4)
     two = finish(cfg, split, 2)
     assert (single / "predictions.jsonl").read_text() == (split / "predictions.jsonl").read_text()
-    assert one["input"] == two["input"] == {"read": 4, "bad": {"missing_image": 1, "bad_json": 1, "empty_text": 1,
-                                                                 "bad_box": 1}}  # fmt: skip
+    assert (
+        one["input"]
+        == two["input"]
+        == {"read": 4, "bad": {"missing_image": 1, "bad_json": 1, "empty_text": 1, "bad_box": 1}}
+    )
     assert two["speed"]["samples"] == 4 and not (split / "parts").exists()
 
 
 def test_cli_writes_every_output(model_dir, folder, tmp_path, capsys):
     out = tmp_path / "out"
-    args = [f"model={model_dir}", f"data={folder}", f"out={out}", f"max_new_tokens={NEW_TOKENS}", "batch_size=2",
-            "mode=got", "progress=false"]  # fmt: skip
+    args = [
+        f"model={model_dir}",
+        f"data={folder}",
+        f"out={out}",
+        f"max_new_tokens={NEW_TOKENS}",
+        "batch_size=2",
+        "mode=got",
+        "progress=false",
+    ]
     assert cli.main(args) == 0
     assert "4 samples read, 4 skipped (bad_box 1, bad_json 1, empty_text 1, missing_image 1)" in capsys.readouterr().out
     records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
@@ -161,8 +173,15 @@ def looping_model_dir(tmp_path_factory) -> Path:
 def test_repetition_guard_cuts_and_flags_loops(looping_model_dir, folder, tmp_path, cut):
     out = tmp_path / "out"
     unit = GOTTokenizer.default().decode([0])
-    args = [f"model={looping_model_dir}", f"data={folder}", f"out={out}", "max_new_tokens=12", "progress=false",
-            "no_repeat_ngram_size=0", f"cut_loops={str(cut).lower()}"]  # fmt: skip
+    args = [
+        f"model={looping_model_dir}",
+        f"data={folder}",
+        f"out={out}",
+        "max_new_tokens=12",
+        "progress=false",
+        "no_repeat_ngram_size=0",
+        f"cut_loops={str(cut).lower()}",
+    ]
     assert cli.main(args) == 0
     records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert [(r["pred"], r["looping"]) for r in records] == [(unit if cut else unit * 12, cut)] * 4

@@ -11,9 +11,11 @@ from got.eval.metrics import score_corpus
 from got.eval.report import Report, _sample_html, diff_html, markdown, thumbnail, write_reports
 
 KERN = "**kern\n*clefG2\n*M4/4\n=1-\n4c\n4d\n4e\n4f\n=2\n1g\n==\n*-"
-PAGE = ("# Results\n\nThe value \\(x^2 + \\frac{1}{2}\\) grows.\n\n\\[ E = mc^2 \\]\n\n"
-        "\\begin{tabular}{|l|c|}\n\\hline\nName & \\multicolumn{2}{c|}{Value \\& unit} \\\\\n\\hline\n"
-        "\\(a\\) & 1 \\\\\n\\end{tabular}\n\n<script>alert(1)</script>")  # fmt: skip
+PAGE = (
+    "# Results\n\nThe value \\(x^2 + \\frac{1}{2}\\) grows.\n\n\\[ E = mc^2 \\]\n\n"
+    "\\begin{tabular}{|l|c|}\n\\hline\nName & \\multicolumn{2}{c|}{Value \\& unit} \\\\\n\\hline\n"
+    "\\(a\\) & 1 \\\\\n\\end{tabular}\n\n<script>alert(1)</script>"
+)
 
 
 def records(tmp_path: Path) -> list[dict]:
@@ -34,8 +36,14 @@ def report(tmp_path: Path) -> Report:
     rows = records(tmp_path)
     groups = {"task": [r["task"] for r in rows], "lang": [r["lang"] for r in rows]}
     metrics = score_corpus([(r["label"], r["pred"]) for r in rows], mode="got", groups=groups)
-    return Report("tiny", "data/", metrics, rows, {"read": 5, "bad": {"missing_image": 2}},
-                  {"samples": 5, "new_tokens": 100, "seconds": 2.0})  # fmt: skip
+    return Report(
+        "tiny",
+        "data/",
+        metrics,
+        rows,
+        {"read": 5, "bad": {"missing_image": 2}},
+        {"samples": 5, "new_tokens": 100, "seconds": 2.0},
+    )
 
 
 def test_diff_marks_changes_and_escapes():
@@ -67,8 +75,12 @@ def test_html_report_in_headless_chromium(tmp_path):
     page = (tmp_path / "report.html").as_uri()
     shot = tmp_path / "report.png"
     flags = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,2400"]
-    run = subprocess.run([*flags, "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", page],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [*flags, "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", page],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert [line for line in run.stderr.splitlines() if ":CONSOLE" in line] == []  # no script errors or warnings
     assert shot.stat().st_size > 20_000
     dom = subprocess.run([*flags, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout

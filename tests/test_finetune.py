@@ -26,7 +26,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from got.data.shards import read_samples
-from got.model.convert import load_checkpoint, model_from_checkpoint
+from got.model.checkpoint import load_checkpoint, model_from_checkpoint
 from got.model.generate import generate
 from got.prompts import build_query, encode_prompt
 from got.tokenizer import GOTTokenizer
@@ -37,19 +37,35 @@ ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs/finetune.md"
 DOWNLOAD = "~/models/GOT-OCR2_0"
 SIZING = {
-    "train/stage3.py": ["train.max_steps=3", "optim.warmup_steps=1", "data.max_tokens=512",
-                        "data.pack_window_rows=4", "deepspeed.bf16=false", "log.wandb=disabled"],
+    "train/stage3.py": [
+        "train.max_steps=3",
+        "optim.warmup_steps=1",
+        "data.max_tokens=512",
+        "data.pack_window_rows=4",
+        "deepspeed.bf16=false",
+        "log.wandb=disabled",
+    ],
     "eval/evaluate.py": ["max_new_tokens=16", "progress=false"],
     "data/render.py": ["--num", "6", "--workers", "1", "--quiet"],
     "data/pdf2shards.py": ["--dpi", "72"],
     "data/inspect_shards.py": ["--n", "4"],
-}  # fmt: skip
+}
 PYTHON_SIZING = {"max_new_tokens=4096": "max_new_tokens=24"}
 STEPS = [  # the path of the issue, in the guide's order
-    "train/convert.py", "data/pdf2shards.py", "data/pdf2shards.py", "data/render.py", "data/inspect_shards.py",
-    "train/stage3.py", "train/stage3.py", "eval/evaluate.py", "eval/evaluate.py", "eval/evaluate.py",
-    "eval/evaluate.py", "train/convert.py", "data/token_coverage.py",
-]  # fmt: skip
+    "train/convert.py",
+    "data/pdf2shards.py",
+    "data/pdf2shards.py",
+    "data/render.py",
+    "data/inspect_shards.py",
+    "train/stage3.py",
+    "train/stage3.py",
+    "eval/evaluate.py",
+    "eval/evaluate.py",
+    "eval/evaluate.py",
+    "eval/evaluate.py",
+    "train/convert.py",
+    "data/token_coverage.py",
+]
 SAMPLE = "Alle Menschen sind frei und gleich an Würde und Rechten geboren.\n"
 WORDS = "invoice total amount paid balance account customer order shipped delivery date number".split()
 
@@ -71,8 +87,10 @@ def script(command: str) -> str:
 
 def argv(command: str, download: Path) -> list[str]:
     tool, name, *args = shlex.split(command.replace(DOWNLOAD, str(download)), comments=True)
-    launcher = {"python": [sys.executable],
-                "deepspeed": [shutil.which("deepspeed"), "--num_gpus", "2", "--master_port", str(free_port())]}
+    launcher = {
+        "python": [sys.executable],
+        "deepspeed": [shutil.which("deepspeed"), "--num_gpus", "2", "--master_port", str(free_port())],
+    }
     return [*launcher[tool], str(ROOT / name), *args, *SIZING.get(name, [])]
 
 
@@ -197,8 +215,18 @@ def test_token_coverage(guide):
 
 
 def test_finetune_without_a_model_fails_at_start(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "train/stage3.py"), "+experiment=finetune_custom",
-                             f"train.out_dir={tmp_path}", "data.sets=[{urls: [shards/*.tar]}]", "freeze.vision=false"],
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train/stage3.py"),
+            "+experiment=finetune_custom",
+            f"train.out_dir={tmp_path}",
+            "data.sets=[{urls: [shards/*.tar]}]",
+            "freeze.vision=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0
     assert "set init.model_from=DIR" in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]

@@ -16,8 +16,14 @@ CHECK = ROOT / "bench/gpu_check.py"
 
 def check(out: Path, *args: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, dict | None]:
     """Run the check as on the GPU machine ($OUT set); its result and JSON report, if it wrote one."""
-    result = subprocess.run([sys.executable, str(CHECK), *args], capture_output=True, text=True, timeout=timeout,
-                            cwd=ROOT, env={**os.environ, "OUT": str(out)})  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(CHECK), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "OUT": str(out)},
+    )
     reports = list(out.glob("gpu_check_*.json"))
     return result, json.loads(reports[0].read_text()) if reports else None
 
@@ -25,8 +31,10 @@ def check(out: Path, *args: str, timeout: float = 300) -> tuple[subprocess.Compl
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--parts", "install,bogus"],
-         "unknown part(s) bogus; choose from install, correctness, stage2, resume, benches"),
+        (
+            ["--parts", "install,bogus"],
+            "unknown part(s) bogus; choose from install, correctness, stage2, resume, benches",
+        ),
         (["--parts", "install,install"], "--parts needs at least one part, each at most once"),
         (["--budget", "0"], "--budget must be positive"),
         (["--device", "tpu"], "invalid choice: 'tpu'"),
@@ -73,13 +81,40 @@ def test_install_puts_the_carried_wheels_in_a_fresh_target(tmp_path):
     package = tmp_path / "pkg"
     (package / "gpucheckdemo").mkdir(parents=True)
     (package / "gpucheckdemo/__init__.py").write_text("VALUE = 1\n")
-    (package / "pyproject.toml").write_text('[project]\nname = "gpucheckdemo"\nversion = "0.1"\n[build-system]\n'
-                                            'requires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n')
+    (package / "pyproject.toml").write_text(
+        '[project]\nname = "gpucheckdemo"\nversion = "0.1"\n[build-system]\n'
+        'requires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+    )
     wheels = tmp_path / "carry/wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-                    "-w", str(wheels), str(package)], check=True, capture_output=True, timeout=120)  # fmt: skip
-    result, report = check(tmp_path / "out", "--device", "cpu", "--parts", "install", "--carry",
-                           str(tmp_path / "carry"), "--installed", str(tmp_path / "site"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(wheels),
+            str(package),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    result, report = check(
+        tmp_path / "out",
+        "--device",
+        "cpu",
+        "--parts",
+        "install",
+        "--carry",
+        str(tmp_path / "carry"),
+        "--installed",
+        str(tmp_path / "site"),
+    )
     part = report["parts"]["install"]
     assert result.returncode == 0, part.get("error_tail")
     assert part["status"] == "ok"

@@ -71,8 +71,16 @@ def test_only_answer_tokens_carry_the_loss_with_their_advantage():
     torch.testing.assert_close(ours, torch.stack(expected), rtol=1e-5, atol=1e-5)
 
 
-RL = ("train.max_steps=4", "train.save_every=2", "rl.group_size=4", "rl.prompts_per_step=1", "rl.max_new_tokens=8",
-      "rl.temperature=1.5", "optim.lr=1e-3", "optim.warmup_steps=1")  # fmt: skip
+RL = (
+    "train.max_steps=4",
+    "train.save_every=2",
+    "rl.group_size=4",
+    "rl.prompts_per_step=1",
+    "rl.max_new_tokens=8",
+    "rl.temperature=1.5",
+    "optim.lr=1e-3",
+    "optim.warmup_steps=1",
+)
 
 
 def test_a_killed_rl_run_resumes_exactly(tmp_path, shards, model_dir):  # noqa: F811
@@ -81,7 +89,9 @@ def test_a_killed_rl_run_resumes_exactly(tmp_path, shards, model_dir):  # noqa: 
     result = train(4, full, shards, *args)
     steps = [r for r in records(full) if "reward/total" in r]
     assert [r["step"] for r in steps] == [1, 2, 3, 4] and all(0 <= r["reward/total"] <= 1 for r in steps)
-    assert all({"kl", "reward/spread", "looping", "stopped", "answer_tokens", "reward/similarity"} <= set(r) for r in steps)
+    assert all(
+        {"kl", "reward/spread", "looping", "stopped", "answer_tokens", "reward/similarity"} <= set(r) for r in steps
+    )
     assert "Traceback" not in result.stderr
     killed = tmp_path / "killed"
     kill_after(killed, command(4, killed, shards, *args), 3)
@@ -89,4 +99,5 @@ def test_a_killed_rl_run_resumes_exactly(tmp_path, shards, model_dir):  # noqa: 
     train(4, killed, shards, *args)
     drop = ("session", "s/step")
     assert [{k: v for k, v in r.items() if k not in drop} for r in records(killed)] == [
-        {k: v for k, v in r.items() if k not in drop} for r in records(full)]
+        {k: v for k, v in r.items() if k not in drop} for r in records(full)
+    ]

@@ -35,7 +35,7 @@ def test_no_import_cycles():
     def visit(name: str, trail: list[str]) -> None:
         state[name] = 1
         for dep in sorted(graph[name]):
-            assert state.get(dep) != 1, "import cycle: " + " -> ".join(trail[trail.index(dep):] + [name, dep])
+            assert state.get(dep) != 1, "import cycle: " + " -> ".join(trail[trail.index(dep) :] + [name, dep])
             if dep not in state:
                 visit(dep, trail + [name] if dep not in trail else trail)
         state[name] = 2

@@ -12,7 +12,7 @@ import got
 from got.config import load_model_config
 from got.infer.api import GOT
 from got.infer.inputs import InputError, render_pdf_page
-from got.model.convert import CheckpointError, checkpoint_from_model, save_checkpoint
+from got.model.checkpoint import CheckpointError, checkpoint_from_model, save_checkpoint
 from got.model.generate import generate
 from got.model.got import GOTModel
 from got.tokenizer import GOTTokenizer
@@ -26,8 +26,10 @@ NEW = 8  # tokens per answer: a random model never stops, so every call decodes 
 def official_prompt(query: str, views: int, tokens: int = 16) -> str:
     """DESIGN §3's single-turn string, up to the assistant's answer."""
     pads = "<imgpad>" * (tokens * views)
-    return (f"<|im_start|>system\n{SYSTEM}<|im_end|><|im_start|>user\n<img>{pads}</img>\n{query}<|im_end|>"
-            "<|im_start|>assistant\n")  # fmt: skip
+    return (
+        f"<|im_start|>system\n{SYSTEM}<|im_end|><|im_start|>user\n<img>{pads}</img>\n{query}<|im_end|>"
+        "<|im_start|>assistant\n"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,15 +76,18 @@ def ids(m: GOT, text: str) -> list[int]:
     return m.tokenizer.encoding.encode(text, allowed_special="all")
 
 
-@pytest.mark.parametrize("call, views, query", [
-    (dict(), 1, "OCR: "),
-    (dict(ocr_type="format"), 1, "OCR with format: "),
-    (dict(box=(100, 200, 400, 300)), 1, "[111, 312, 446, 468] OCR: "),  # int(100/896*1000), int(200/640*1000), ...
-    (dict(box=(448, 320), ocr_type="format"), 1, "[500, 500] OCR with format: "),  # a point
-    (dict(color="red", ocr_type="format"), 1, "[red] OCR with format: "),
-    (dict(crop=True, ocr_type="format"), None, "OCR with format upon the patch reference: "),
-    (dict(crop=True), None, "OCR upon the patch reference: "),  # the official chat_crop with ocr_type="ocr"
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "call, views, query",
+    [
+        (dict(), 1, "OCR: "),
+        (dict(ocr_type="format"), 1, "OCR with format: "),
+        (dict(box=(100, 200, 400, 300)), 1, "[111, 312, 446, 468] OCR: "),  # int(100/896*1000), int(200/640*1000), ...
+        (dict(box=(448, 320), ocr_type="format"), 1, "[500, 500] OCR with format: "),  # a point
+        (dict(color="red", ocr_type="format"), 1, "[red] OCR with format: "),
+        (dict(crop=True, ocr_type="format"), None, "OCR with format upon the patch reference: "),
+        (dict(crop=True), None, "OCR upon the patch reference: "),  # the official chat_crop with ocr_type="ocr"
+    ],
+)
 def test_every_mode_builds_the_official_prompt(m, page_png, call, views, query):
     request = m.request(page_png, **call)
     if views is None:  # 896x640 (aspect 1.4) on 1..6 tiles: the closest grid is 3x2 (1.5), 6 tiles + a thumbnail
@@ -107,8 +112,11 @@ def test_answers_equal_generate_on_the_same_prompt(m, page_png, wide_png):
     """The official settings: no-repeat 20 for chat, none for chat_crop and multi-page."""
     assert m.chat(page_png, max_new_tokens=NEW) == expected(m, m.request(page_png), 20)
     assert m.chat(page_png, box=(100, 200, 400, 300), max_new_tokens=NEW) == expected(
-        m, m.request(page_png, box=(100, 200, 400, 300)), 20)
-    assert m.chat_crop(wide_png, "format", max_new_tokens=NEW) == expected(m, m.request(wide_png, "format", crop=True), 0)
+        m, m.request(page_png, box=(100, 200, 400, 300)), 20
+    )
+    assert m.chat_crop(wide_png, "format", max_new_tokens=NEW) == expected(
+        m, m.request(wide_png, "format", crop=True), 0
+    )
     pages = [page_png, wide_png]
     assert m.chat_pages(pages, max_new_tokens=NEW) == expected(m, m.pages_request(pages), 0)
 
@@ -158,24 +166,27 @@ def test_the_repetition_guard(tmp_path, page_png):
     assert looping.read([request], max_new_tokens=12, no_repeat_ngram_size=0, cut_loops=True)[0] == (unit, 12, True)
 
 
-@pytest.mark.parametrize("call, match", [
-    (dict(image="missing.png"), "no such image file"),
-    (dict(box=(100, 200, 50, 300)), r"x1 <= x2"),
-    (dict(box=(100, 200, 1000, 300)), r"outside .*page.png \(896x640 pixels\)"),
-    (dict(box=(-1, 0)), "outside"),
-    (dict(box=(1, 2, 3)), "4 numbers"),
-    (dict(color="purple"), "unknown colour 'purple'"),
-    (dict(ocr_type="markdown"), "unknown ocr_type 'markdown'"),
-    (dict(box=(1, 2, 3, 4), color="red"), "exclusive"),
-    (dict(image=("doc.pdf", 3)), "page 3 does not exist"),
-    (dict(image="doc.pdf"), "is a PDF: pass a page"),
-    (dict(image="fake.pdf", page=1), "not a readable PDF"),
-    (dict(image="locked.pdf", page=1), "encrypted"),
-    (dict(image="garbage.png"), "not a readable image"),
-    (dict(image="cut.png"), "could not be decoded"),
-    (dict(image=np.zeros((4, 4), np.float32)), "must be uint8"),
-    (dict(image=12), "cannot read a int"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (dict(image="missing.png"), "no such image file"),
+        (dict(box=(100, 200, 50, 300)), r"x1 <= x2"),
+        (dict(box=(100, 200, 1000, 300)), r"outside .*page.png \(896x640 pixels\)"),
+        (dict(box=(-1, 0)), "outside"),
+        (dict(box=(1, 2, 3)), "4 numbers"),
+        (dict(color="purple"), "unknown colour 'purple'"),
+        (dict(ocr_type="markdown"), "unknown ocr_type 'markdown'"),
+        (dict(box=(1, 2, 3, 4), color="red"), "exclusive"),
+        (dict(image=("doc.pdf", 3)), "page 3 does not exist"),
+        (dict(image="doc.pdf"), "is a PDF: pass a page"),
+        (dict(image="fake.pdf", page=1), "not a readable PDF"),
+        (dict(image="locked.pdf", page=1), "encrypted"),
+        (dict(image="garbage.png"), "not a readable image"),
+        (dict(image="cut.png"), "could not be decoded"),
+        (dict(image=np.zeros((4, 4), np.float32)), "must be uint8"),
+        (dict(image=12), "cannot read a int"),
+    ],
+)
 def test_bad_inputs_say_what_is_wrong(m, page_png, tmp_path, call, match):
     write_pdf(tmp_path / "doc.pdf")
     write_pdf(tmp_path / "locked.pdf", encrypt=True)

@@ -166,8 +166,10 @@ def test_table_target_spans_honoured():
 
 
 def test_tabular_cells_with_math_and_escapes():
-    latex = ("\\begin{tabular}{|l|r|}\n\\hline\n$x^{2}$ & \\(y\\) \\\\\n\\hline\n"
-             "\\multicolumn{2}{|c|}{50\\% \\& \\$3} \\\\\n\\hline\n\\end{tabular}")  # fmt: skip
+    latex = (
+        "\\begin{tabular}{|l|r|}\n\\hline\n$x^{2}$ & \\(y\\) \\\\\n\\hline\n"
+        "\\multicolumn{2}{|c|}{50\\% \\& \\$3} \\\\\n\\hline\n\\end{tabular}"
+    )
     root = parse(render_output(latex))
     rows = list(root.iter("tr"))
     assert [len(list(tr.iter("td"))) for tr in rows] == [2, 1]
@@ -265,9 +267,11 @@ def test_geometry_target_shapes_counted():
 
 
 def test_tikz_coordinates_by_hand():
-    target = ("\\begin{tikzpicture}\n\\draw (0.0,0.0) -- (2.0,0.0) -- (2.0,1.0) -- cycle;\n"
-              "\\draw[dashed] (1.0,1.0) circle (0.5);\n\\draw (0.0,0.0) ellipse (2.0 and 1.0);\n"
-              "\\draw[domain=-1.0:1.0] plot (\\x, {2.0*(\\x-(0.0))^2+(1.0)});\n\\end{tikzpicture}")  # fmt: skip
+    target = (
+        "\\begin{tikzpicture}\n\\draw (0.0,0.0) -- (2.0,0.0) -- (2.0,1.0) -- cycle;\n"
+        "\\draw[dashed] (1.0,1.0) circle (0.5);\n\\draw (0.0,0.0) ellipse (2.0 and 1.0);\n"
+        "\\draw[domain=-1.0:1.0] plot (\\x, {2.0*(\\x-(0.0))^2+(1.0)});\n\\end{tikzpicture}"
+    )
     (svg,) = parse(render_output(target)).find("got-tikz")
     (triangle,) = svg.iter("polygon")
     assert triangle.attrs["points"] == "0,0 2,0 2,-1"  # y points down in SVG
@@ -306,9 +310,12 @@ def test_broken_output_shown_with_a_note(kind, detected, text, shown, why):
 @pytest.mark.parametrize("kind", ["text", "markdown", "tikz", "chart"])
 def test_raw_html_is_text(kind):
     attack = "<script>alert(1)</script><img src=x onerror=alert(2)>"
-    text = {"text": attack, "markdown": f"# T\n\n{attack} \\(x\\)",
-            "tikz": f"\\begin{{tikzpicture}}\\fill (0,0) circle (2pt) node[above] {{{attack}}};\\end{{tikzpicture}}",
-            "chart": repr({"title": attack, "values": {attack: 1}})}[kind]  # fmt: skip
+    text = {
+        "text": attack,
+        "markdown": f"# T\n\n{attack} \\(x\\)",
+        "tikz": f"\\begin{{tikzpicture}}\\fill (0,0) circle (2pt) node[above] {{{attack}}};\\end{{tikzpicture}}",
+        "chart": repr({"title": attack, "values": {attack: 1}}),
+    }[kind]
     out = render_output(text)
     root = parse(out)
     assert not list(root.iter("script")) and not list(root.iter("img"))
@@ -329,10 +336,14 @@ def test_detection():
 
 
 def test_pages_have_no_url():
-    samples = [HAND, table.to_latex(table.random_table(random.Random(0), table.TableConfig(), "en")),
-               "Cn1cnc2c1c(=O)n(C)c(=O)n2C", music.synthesise(random.Random(0), music.MusicConfig()),
-               chart.render_chart(random.Random(0), chart.ChartConfig()).text,
-               geometry.render_geometry(random.Random(0), geometry.GeometryConfig()).text]  # fmt: skip
+    samples = [
+        HAND,
+        table.to_latex(table.random_table(random.Random(0), table.TableConfig(), "en")),
+        "Cn1cnc2c1c(=O)n(C)c(=O)n2C",
+        music.synthesise(random.Random(0), music.MusicConfig()),
+        chart.render_chart(random.Random(0), chart.ChartConfig()).text,
+        geometry.render_geometry(random.Random(0), geometry.GeometryConfig()).text,
+    ]
     for text in samples:
         page = render_page(text, image=Image.new("RGB", (64, 48), "white"))
         assert not re.search(r"https?://", page, re.I)
@@ -348,11 +359,22 @@ def test_page_in_headless_chromium(tmp_path):
     text = page.text(True)
     path = save_render(text, tmp_path / "out" / "page.html", title="a page", image=page.image)
     assert path.read_text(encoding="utf-8") == render_page(text, title="a page", image=page.image)
-    flags = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,1600",
-             "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9"]  # no network  # fmt: skip
+    flags = [
+        "chromium",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--window-size=1200,1600",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--proxy-server=127.0.0.1:9",
+    ]  # no network
     shot = tmp_path / "page.png"
-    run = subprocess.run([*flags, "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", path.as_uri()],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [*flags, "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", path.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert [line for line in run.stderr.splitlines() if ":CONSOLE" in line] == []  # nothing blocked, nothing failed
     pixels = Image.open(shot).convert("L")
     dark = sum(pixels.histogram()[:128]) / (pixels.width * pixels.height)

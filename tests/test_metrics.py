@@ -11,8 +11,16 @@ from nltk.metrics import f_measure, precision, recall
 from nltk.translate.bleu_score import sentence_bleu
 from nltk.translate.meteor_score import meteor_score
 
-from got.eval.metrics import (NLTK_DATA, check_requirements, cut_loop, format_parts, repetition, score_corpus,
-                              score_pair, tokenize)
+from got.eval.metrics import (
+    NLTK_DATA,
+    check_requirements,
+    cut_loop,
+    format_parts,
+    repetition,
+    score_corpus,
+    score_pair,
+    tokenize,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,8 +34,9 @@ def _wordnet_installed() -> bool:
 
 
 # Every score includes METEOR, so scoring tests need WordNet; the rest run without it.
-needs_wordnet = pytest.mark.skipif(not _wordnet_installed(),
-                                   reason=f"WordNet not installed in {NLTK_DATA}: run scripts/setup_wordnet.sh")
+needs_wordnet = pytest.mark.skipif(
+    not _wordnet_installed(), reason=f"WordNet not installed in {NLTK_DATA}: run scripts/setup_wordnet.sh"
+)
 
 LABEL, PRED = "the cat sat on the mat", "the cat sat on a mat"
 
@@ -96,10 +105,14 @@ def got_reference(entries):
 
 
 GOT_ENTRIES = [
-    {"label": "The quick brown fox jumps over the lazy dog near the river bank",
-     "answer": "The quick brown fox jumped over a lazy dog near the river"},
-    {"label": "Results of the survey were published in 2021 by the committee",
-     "answer": "Results of the survey was published in 2021 by committee members"},
+    {
+        "label": "The quick brown fox jumps over the lazy dog near the river bank",
+        "answer": "The quick brown fox jumped over a lazy dog near the river",
+    },
+    {
+        "label": "Results of the survey were published in 2021 by the committee",
+        "answer": "Results of the survey was published in 2021 by committee members",
+    },
     {"label": "我爱北京天安门，天安门上太阳升。 GOT-OCR 2.0", "answer": "我爱北京天安门，天安门上太阳 GOT OCR 2.0"},
     {"label": "一段中文文本用于测试分词", "answer": "一段中文文字用于测试"},
     {"label": "skipped because the answer is empty", "answer": ""},
@@ -186,10 +199,16 @@ def test_format_parts():
     page = r"Intro \(x^2\) and \[y=1\] then $$z$$ \begin{tabular}{c} a & b \end{tabular} end"
     got = format_parts(page, mode="got")
     assert got == {"text": page, "math": "x^2y=1", "table": "{c} a & b "}  # GOT keeps the whole page as text
-    assert format_parts(page, mode="nougat") == {"text": "Intro  and  then $$z$$  end", "math": "x^2y=1",
-                                                  "table": "{c} a & b "}
-    assert format_parts(page, mode="strict") == {"text": "Intro  and  then   end", "math": "x^2\ny=1\nz",
-                                                  "table": "{c} a & b "}
+    assert format_parts(page, mode="nougat") == {
+        "text": "Intro  and  then $$z$$  end",
+        "math": "x^2y=1",
+        "table": "{c} a & b ",
+    }
+    assert format_parts(page, mode="strict") == {
+        "text": "Intro  and  then   end",
+        "math": "x^2\ny=1\nz",
+        "table": "{c} a & b ",
+    }
 
 
 @needs_wordnet
@@ -232,11 +251,13 @@ def test_scene_text_never_needs_jieba(monkeypatch):
 @needs_wordnet
 def test_wordnet_offline():
     from nltk.corpus import wordnet
+
     assert wordnet.synsets("dog")[0].name() == "dog.n.01"
     assert wordnet.synset("dog.n.01").lexname() == "noun.animal"  # read from the generated lexnames
     man, ours = Path("/usr/share/man/man5/lexnames.5WN.gz"), NLTK_DATA / "corpora/wordnet/lexnames"
     if man.exists() and ours.exists():  # the generated table is the one in `man 5 lexnames`
         import gzip
+
         rows = [line.split("\t")[:2] for line in gzip.open(man, "rt") if line[:2].isdigit() and "\t" in line]
         ours = ours.read_text().splitlines()
         assert [[n, name.strip()] for n, name in rows] == [line.split("\t")[:2] for line in ours]
@@ -245,13 +266,15 @@ def test_wordnet_offline():
 @pytest.mark.skipif(not Path("/usr/share/wordnet/index.sense").exists(), reason="Debian's WordNet is not installed")
 def test_setup_script_installs_then_does_nothing(tmp_path):
     env = {**os.environ, "NLTK_DATA": str(tmp_path)}
-    first = subprocess.run(["bash", "scripts/setup_wordnet.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
-                           timeout=120)
+    first = subprocess.run(
+        ["bash", "scripts/setup_wordnet.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert first.returncode == 0 and "installed" in first.stdout, first.stderr
     wordnet = tmp_path / "corpora/wordnet"
     assert len((wordnet / "lexnames").read_text().splitlines()) == 45 and (wordnet / "index.sense").is_file()
-    again = subprocess.run(["bash", "scripts/setup_wordnet.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
-                           timeout=60)
+    again = subprocess.run(
+        ["bash", "scripts/setup_wordnet.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert again.returncode == 0 and again.stdout == ""
 
 

@@ -20,7 +20,11 @@ def make_model(name: str, seed: int = 0, attn: str = "sdpa_varlen") -> GOTModel:
 def sample(model: GOTModel, views: int, n_text: int, seed: int) -> tuple[list[int], torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     tokens = model.cfg.vision.tokens_per_view
-    ids = [5, 6] + [model.cfg.image_token_id] * (tokens * views) + torch.randint(10, 7000, (n_text,), generator=g).tolist()
+    ids = (
+        [5, 6]
+        + [model.cfg.image_token_id] * (tokens * views)
+        + torch.randint(10, 7000, (n_text,), generator=g).tolist()
+    )
     size = model.cfg.vision.image_size
     return ids, torch.randint(0, 256, (views, 3, size, size), dtype=torch.uint8, generator=g)
 
@@ -146,8 +150,9 @@ def test_sdpa_varlen_equals_masked_sdpa(kv_heads):
     padded_images = torch.cat([parts[0][1], parts[3][1]])
     results = {}
     for impl, m in models.items():
-        loss = m(ids, images, labels=ids, position_ids=positions) + m(padded_ids, padded_images, labels=padded_ids,
-                                                                       attention_mask=mask)  # fmt: skip
+        loss = m(ids, images, labels=ids, position_ids=positions) + m(
+            padded_ids, padded_images, labels=padded_ids, attention_mask=mask
+        )
         loss.backward()
         results[impl] = (loss.detach(), [p.grad for p in m.parameters()])
     torch.testing.assert_close(results["sdpa_varlen"][0], results["sdpa"][0], rtol=1e-6, atol=1e-6)
@@ -312,12 +317,22 @@ def test_fused_decode_step_matches_transformers(decoder, padded):
     caches = [Cache(layers=[GrowingLayer(width + 1) for _ in range(layers)]) for _ in range(2)]
     with torch.inference_mode():
         for cache in caches:
-            base(inputs_embeds=embeds, attention_mask=mask[:, :width], position_ids=position_ids[:, :width],
-                 cache=cache, use_cache=True)  # fmt: skip
+            base(
+                inputs_embeds=embeds,
+                attention_mask=mask[:, :width],
+                position_ids=position_ids[:, :width],
+                cache=cache,
+                use_cache=True,
+            )
         step = fused_step(model.decoder, caches[1].layers, width + 1)
         assert step is not None
-        ref = base(inputs_embeds=base.embed_tokens(token[:, None]), attention_mask=mask, position_ids=position_ids[:, -1:],
-                   cache=caches[0], use_cache=True).last_hidden_state[:, -1]  # fmt: skip
+        ref = base(
+            inputs_embeds=base.embed_tokens(token[:, None]),
+            attention_mask=mask,
+            position_ids=position_ids[:, -1:],
+            cache=caches[0],
+            use_cache=True,
+        ).last_hidden_state[:, -1]
         ours = step(token, position_ids[:, -1], width, mask.bool()[:, None, None, :] if padded else None)
     # the step's matmuls run as weight @ x.T (rows_linear): the same sums up to float reassociation
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
@@ -333,7 +348,7 @@ def test_fused_step_falls_back_for_other_decoders():
 
 
 def test_zero_image_features_is_the_no_image_baseline(tmp_path):
-    from got.model.convert import CheckpointError, checkpoint_from_model, save_checkpoint
+    from got.model.checkpoint import CheckpointError, checkpoint_from_model, save_checkpoint
 
     cfg = load_model_config("tiny_qwen")
     cfg.zero_image_features = True

@@ -102,12 +102,15 @@ def test_format_box_color_and_crop_options(model_dir, inputs, tmp_path, capsys):
     assert records(out)[0]["text"] == m.chat_crop(image, "format", max_new_tokens=NEW)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--box", "1", "2", "3"], "--box takes 4 numbers"),
-    (["--box", "1", "2", "3", "4", "--crop"], "exclusive"),
-    (["--color", "pink"], "invalid choice"),
-    (["--batch-size", "0"], ">= 1"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--box", "1", "2", "3"], "--box takes 4 numbers"),
+        (["--box", "1", "2", "3", "4", "--crop"], "exclusive"),
+        (["--color", "pink"], "invalid choice"),
+        (["--batch-size", "0"], ">= 1"),
+    ],
+)
 def test_bad_arguments(model_dir, inputs, tmp_path, capsys, args, message):  # noqa: F811
     with pytest.raises(SystemExit) as exit_:
         cli.main([str(inputs[1]), "--model", str(model_dir), "--out", str(tmp_path / "o"), *args])

@@ -20,7 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from got.model.views import to_views
-from got.model.convert import (
+from got.model.checkpoint import (
     CheckpointError,
     checkpoint_from_model,
     decoder_from_official,
@@ -56,10 +56,13 @@ def official(reference, tmp_path_factory) -> Path:
     shutil.copy(FIXTURE / "config.json", path)
     shutil.copy(QWEN_VOCAB, path / "qwen.tiktoken")
     (path / "modeling_GOT.py").write_text("raise SystemExit('remote code must never run')\n")
-    (path / "tokenizer_config.json").write_text(json.dumps({"auto_map": {"AutoTokenizer": ["tokenization_qwen.QWenTokenizer", None]}}))
+    (path / "tokenizer_config.json").write_text(
+        json.dumps({"auto_map": {"AutoTokenizer": ["tokenization_qwen.QWenTokenizer", None]}})
+    )
     (path / "generation_config.json").write_text(json.dumps({"chat_format": "chatml", "max_new_tokens": 512}))
-    result = subprocess.run([sys.executable, FIXTURE / "regen.py", FIXTURE, path / "model.safetensors"],
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, FIXTURE / "regen.py", FIXTURE, path / "model.safetensors"], capture_output=True, text=True
+    )
     assert result.returncode == 0 and result.stdout.startswith("ok"), result.stdout + result.stderr
     return path
 
@@ -89,7 +92,9 @@ def model(converted) -> GOTModel:
 
 
 def run_convert(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "train/convert.py"), *map(str, args)], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train/convert.py"), *map(str, args)], capture_output=True, text=True
+    )
 
 
 def rel_err(ours: torch.Tensor, ref: torch.Tensor) -> float:
@@ -183,7 +188,9 @@ def test_round_trip_official_got_official_got_is_identical(official, reference, 
     assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
     assert load_checkpoint(tmp_path / "got1").cfg == load_checkpoint(tmp_path / "got2").cfg
     # The config.json written is the official one, field for field.
-    assert json.loads((tmp_path / "official/config.json").read_text()) == json.loads((FIXTURE / "config.json").read_text())
+    assert json.loads((tmp_path / "official/config.json").read_text()) == json.loads(
+        (FIXTURE / "config.json").read_text()
+    )
     assert (tmp_path / "official/qwen.tiktoken").read_bytes() == QWEN_VOCAB.read_bytes()
 
 
@@ -224,11 +231,14 @@ def fixture_meta() -> dict:
 
 def got_config(meta: dict, tokenizer=None) -> GOTConfig:
     """What read_official makes of a config.json, for the encoder of the release (256 tokens per view)."""
-    from got.model.convert import _official_token_ids
+    from got.model.checkpoint import _official_token_ids
     from got.model.vision import VisionConfig
 
-    return GOTConfig(vision=VisionConfig(), decoder=decoder_from_official(meta),
-                     **_official_token_ids(meta, tokenizer, VisionConfig()))  # fmt: skip
+    return GOTConfig(
+        vision=VisionConfig(),
+        decoder=decoder_from_official(meta),
+        **_official_token_ids(meta, tokenizer, VisionConfig()),
+    )
 
 
 # (official key, a value unlike the fixture's, what transformers 5's built decoder config shows for it)
@@ -284,15 +294,18 @@ def test_rope_theta_sets_the_rotary_frequencies():
     torch.testing.assert_close(decoder.model.rotary_emb.inv_freq.double(), expected, rtol=1e-6, atol=0)
 
 
-@pytest.mark.parametrize("key, value, match", [
-    ("im_patch_token", 151850, "im_patch_token=151850 are not GOT's consecutive"),
-    ("im_start_token", 151859, "im_start_token=151859"),
-    ("image_token_len", 64, "image_token_len=64"),
-    ("use_im_start_end", False, "use_im_start_end"),
-    ("vision_select_layer", -2, "vision_select_layer=-2"),
-    ("rope_scaling", {"type": "linear", "factor": 2.0}, "rope_scaling"),
-    ("num_experts", 8, "num_experts"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("im_patch_token", 151850, "im_patch_token=151850 are not GOT's consecutive"),
+        ("im_start_token", 151859, "im_start_token=151859"),
+        ("image_token_len", 64, "image_token_len=64"),
+        ("use_im_start_end", False, "use_im_start_end"),
+        ("vision_select_layer", -2, "vision_select_layer=-2"),
+        ("rope_scaling", {"type": "linear", "factor": 2.0}, "rope_scaling"),
+        ("num_experts", 8, "num_experts"),
+    ],
+)
 def test_got_fields_are_checked_and_unknown_fields_named(key, value, match):
     with pytest.raises(CheckpointError, match=match):
         got_config(fixture_meta() | {key: value})
@@ -315,7 +328,8 @@ def test_got_token_ids_come_from_the_official_config():
     assert (cfg.image_token_id, cfg.eos_token_id, cfg.pad_token_id) == (151859, 151645, 151643)  # DESIGN §3
     back = official_config(cfg, torch.float32)
     assert {k: back[k] for k in ("im_patch_token", "im_start_token", "im_end_token", "image_token_len")} == {
-        k: meta[k] for k in ("im_patch_token", "im_start_token", "im_end_token", "image_token_len")}
+        k: meta[k] for k in ("im_patch_token", "im_start_token", "im_end_token", "image_token_len")
+    }
 
 
 def test_a_download_with_a_wrong_layout_flag_says_which_it_is(official, converted):

@@ -12,8 +12,10 @@ from got.prompts import IGNORE_INDEX, build_query, encode_prompt, encode_sample,
         ({"color": "red"}, "[red] OCR: "),
         ({"color": "blue", "task": "format"}, "[blue] OCR with format: "),
         ({"box": [0, 0, 100, 100], "image_size": (1024, 1024)}, "[0, 0, 97, 97] OCR: "),
-        ({"box": (10, 20, 110, 220), "image_size": (200, 400), "task": "format"},
-         "[50, 50, 550, 550] OCR with format: "),
+        (
+            {"box": (10, 20, 110, 220), "image_size": (200, 400), "task": "format"},
+            "[50, 50, 550, 550] OCR with format: ",
+        ),
         ({"multi_crop": True, "task": "format"}, "OCR with format upon the patch reference: "),
         ({"multi_crop": True}, "OCR upon the patch reference: "),  # the official chat_crop, ocr_type="ocr"
         ({"box": [100, 200], "image_size": (1000, 500)}, "[100, 400] OCR: "),  # a point, as the official demo

@@ -81,7 +81,13 @@ def test_formula_and_table_latex_is_balanced():
         t = render("table", sample_rng(1, i)).text
         assert t.startswith(r"\begin{tabular}") and t.endswith(r"\end{tabular}") and _balanced(t), t
         rows = [r for r in t.split("\n") if r.endswith(r"\\")]
-        spans = [sum(int(n) for n in re.findall(r"\\multicolumn\{(\d+)\}", r)) + r.count(" & ") + 1 - len(re.findall(r"\\multicolumn", r)) for r in rows]  # fmt: skip
+        spans = [
+            sum(int(n) for n in re.findall(r"\\multicolumn\{(\d+)\}", r))
+            + r.count(" & ")
+            + 1
+            - len(re.findall(r"\\multicolumn", r))
+            for r in rows
+        ]
         assert len(set(spans)) == 1, t  # every row fills every column
 
 
@@ -141,8 +147,11 @@ def test_multipage_and_multicrop():
 
 @pytest.mark.parametrize("color_p", [0.0, 1.0])
 def test_finegrained_box_holds_its_text(color_p):
-    cfg = FinegrainedConfig(color_p=color_p, regions={"lines": 1.0},
-                            document=DocumentConfig(langs=("en",), degrade=effects.DegradeConfig(p=1.0, each_p=1.0)))  # fmt: skip
+    cfg = FinegrainedConfig(
+        color_p=color_p,
+        regions={"lines": 1.0},
+        document=DocumentConfig(langs=("en",), degrade=effects.DegradeConfig(p=1.0, each_p=1.0)),
+    )
     for i in range(3):
         s = render("finegrained", sample_rng(9, i), cfg)
         x1, y1, x2, y2 = s.extra["pixel_box"]
@@ -154,19 +163,104 @@ def test_finegrained_box_holds_its_text(color_p):
             assert s.box == tuple(int(v / d * 1000) for v, d in zip((x1, y1, x2, y2), (w, h, w, h)))
     if not fidelity.available("en"):
         pytest.skip("tesseract (eng) is not installed: scripts/setup_system.sh")
-    clean = FinegrainedConfig(color_p=0.0, regions={"lines": 1.0}, document=DocumentConfig(langs=("en",), degrade=CLEAN))
+    clean = FinegrainedConfig(
+        color_p=0.0, regions={"lines": 1.0}, document=DocumentConfig(langs=("en",), degrade=CLEAN)
+    )
     s = render("finegrained", sample_rng(9, 3), clean)
     region = s.images[0].crop(s.extra["pixel_box"])
     read = fidelity.ocr(region, "en", psm=6, scale=max(1.0, 40 / s.extra["size"]))
     assert fidelity.cer(s.text, read, "en") < 0.1, (s.text, read)
 
 
+def _ink_columns(image) -> set[int]:
+    import numpy as np
+
+    return set(np.flatnonzero((np.asarray(image.convert("L")) < 128).any(axis=0)).tolist())
+
+
+def test_finegrained_line_span_boxes_exactly_its_letters():
+    """A monospaced line's letter k covers [k, k+1) advances from the text's start (the face's own metric, not the
+    renderer's arithmetic): the box holds all of the run's ink, and the other letters' ink lies outside it."""
+    from PIL import Image, ImageDraw
+
+    from got.render.line import LineConfig, text_origin
+
+    line = LineConfig(faces=("DejaVuSansMono.ttf",), kinds={"letters": 1.0}, chars=(3, 6), pitch_chars=6)
+    cfg = FinegrainedConfig(source="line", color_p=0.0, line=line)
+    for i in range(12):
+        content = RENDERERS["finegrained"].sample(sample_rng(4, i), cfg)
+        s = RENDERERS["finegrained"].draw(content)
+        text, (x0, y0) = content.page.text, text_origin(content.page)
+        assert s.text and len(s.text) < len(text) and s.box is not None
+        x1, _, x2, _ = s.extra["pixel_box"]
+        font = fonts.font(content.page.face, content.page.size)
+        boxed = []  # the letters whose ink the box holds, each drawn alone where the face's advance puts it
+        for k, letter in enumerate(text):
+            alone = Image.new("RGB", s.images[0].size, "white")
+            ImageDraw.Draw(alone).text((x0 + k * font.getlength("a"), y0), letter, font=font, fill="black")
+            ink = _ink_columns(alone)
+            inside = {c for c in ink if x1 <= c < x2}
+            assert inside in (ink, set()), (text, s.text, k)  # a letter is in or out, never cut
+            boxed += [k] if inside else []
+        assert "".join(text[k] for k in boxed) == s.text and boxed == list(range(boxed[0], boxed[0] + len(boxed)))
+
+
+def test_finegrained_line_span_reads_back():
+    if not fidelity.available("en"):
+        pytest.skip("tesseract (eng) is not installed: scripts/setup_system.sh")
+    from got.render.line import LineConfig
+
+    line = LineConfig(faces=("DejaVuSerif.ttf",), chars=(20, 30), font_size=(36, 36))
+    cfg = FinegrainedConfig(source="line", color_p=0.0, line=line)
+    for i in range(3):
+        s = render("finegrained", sample_rng(6, i), cfg)
+        read = fidelity.ocr(s.images[0].crop(s.extra["pixel_box"]), "en", psm=7)
+        assert fidelity.cer(s.text, read, "en") < 0.1, (s.text, read)
+    with pytest.raises(ValueError, match="source"):
+        FinegrainedConfig(source="page")
+
+
+def test_line_styles_draw_their_face_and_mark_their_markdown():
+    from got.render.line import LineConfig, render_line
+
+    cfg = LineConfig(
+        faces=("DejaVuSansMono.ttf",),
+        styles={"plain": 1.0, "bold": 1.0, "italic": 1.0},
+        style_faces={"bold": ("DejaVuSansMono-Bold.ttf",), "italic": ("DejaVuSansMono-Oblique.ttf",)},
+        task="format",
+        kinds={"letters": 1.0},
+    )
+    seen = set()
+    for i in range(40):
+        s = render_line(sample_rng(7, i), cfg)
+        style = {"DejaVuSansMono": "plain", "DejaVuSansMono-Bold": "bold", "DejaVuSansMono-Oblique": "italic"}[
+            s.extra["font"]
+        ]
+        pattern = {"plain": r"[a-z]+", "bold": r"\*\*[a-z]+\*\*", "italic": r"\*[a-z]+\*"}[style]
+        assert s.task == "format" and re.fullmatch(pattern, s.text), (style, s.text)
+        seen.add(style)
+    assert seen == {"plain", "bold", "italic"}
+    ocr = render_line(sample_rng(7, 0), dataclasses.replace(cfg, task="ocr"))
+    assert ocr.task == "ocr" and re.fullmatch(r"[a-z]+", ocr.text)
+    for bad in ({"styles": {"underline": 1.0}}, {"task": "markdown"}, {"style_faces": {"bolder": ("x.ttf",)}}):
+        with pytest.raises(ValueError, match="line"):
+            LineConfig(**bad)
+
+
 def test_clean_page_reads_back():
     if not fidelity.available("en"):
         pytest.skip("tesseract (eng) is not installed: scripts/setup_system.sh")
     plain = TextConfig(fonts=FontConfig(en=("DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf")))  # OCR-friendly faces
-    cfg = DocumentConfig(langs=("en",), kinds={"page": 1.0}, format_p=0.0, degrade=CLEAN, columns=(0.0, 1.0, 0.0),
-                         width=(1000, 1000), font_size=(0.018, 0.018), text=plain)  # fmt: skip
+    cfg = DocumentConfig(
+        langs=("en",),
+        kinds={"page": 1.0},
+        format_p=0.0,
+        degrade=CLEAN,
+        columns=(0.0, 1.0, 0.0),
+        width=(1000, 1000),
+        font_size=(0.018, 0.018),
+        text=plain,
+    )
     s = render("document", sample_rng(11, 0), cfg)
     assert s.extra["columns"] == 2
     read = fidelity.ocr(s.images[0], "en", scale=max(1.0, 40 / s.extra["size"]))
@@ -264,12 +358,15 @@ def test_line_strips_are_one_line_of_type_high_and_crop_strips_tile_in_one_row()
     from got.render.line import LineContent, draw_line
 
     face = next(f for f in fonts.faces("en") if f.path.endswith("/LiberationSerif-Regular.ttf"))
-    heights = {draw_line(LineContent("en", t, face, 30, 9, 0, False, None)).images[0].size[1] for t in ("now", "Python", "—")}
+    heights = {
+        draw_line(LineContent("en", t, face, 30, 9, 0, False, "plain", "ocr", None)).images[0].size[1]
+        for t in ("now", "Python", "—")
+    }
     ascent, descent = fonts.font(face, 30).getmetrics()
     assert heights == {ascent + descent + 18}
     views = Views(size=128, tokens=16, min_tiles=1, max_tiles=6)
     for text in ("will", "mice", "remained", "a line of about thirty chars"):
-        s = draw_line(LineContent("en", text, face, 30, 9, 0, True, None))
+        s = draw_line(LineContent("en", text, face, 30, 9, 0, True, "plain", "ocr", None))
         w, h = s.images[0].size
         assert s.crop and w % h == 0 and views.grid(w, h) == (min(w // h, 6), 1), (text, w, h)
 
@@ -301,20 +398,46 @@ def test_content_draws_the_same_every_time(name, samples):
 
 def test_chart_drawn_from_hand_made_content():
     face = next(f for f in fonts.faces("en") if f.path.endswith("/DejaVuSans.ttf"))
-    c = chart.ChartContent(lang="en", kind="bar", categories=["2001", "2002", "2003"],
-                           data={"sales": {"2001": 5, "2002": 7, "2003": 9}}, decimals=0, title="Sales", x_title=None,
-                           y_title=None, face=face, font_size=10.0, size=(4.0, 3.0), style="default", start_angle=0.0,
-                           markers=["o"], degradation=None)  # fmt: skip
+    c = chart.ChartContent(
+        lang="en",
+        kind="bar",
+        categories=["2001", "2002", "2003"],
+        data={"sales": {"2001": 5, "2002": 7, "2003": 9}},
+        decimals=0,
+        title="Sales",
+        x_title=None,
+        y_title=None,
+        face=face,
+        font_size=10.0,
+        size=(4.0, 3.0),
+        style="default",
+        start_angle=0.0,
+        markers=["o"],
+        degradation=None,
+    )
     s = chart.draw_chart(c)
-    assert ast.literal_eval(s.text) == {"title": "Sales", "source": None, "x_title": None, "y_title": None,
-                                        "values": {"2001": 5, "2002": 7, "2003": 9}}  # fmt: skip
+    assert ast.literal_eval(s.text) == {
+        "title": "Sales",
+        "source": None,
+        "x_title": None,
+        "y_title": None,
+        "values": {"2001": 5, "2002": 7, "2003": 9},
+    }
     assert s.images[0].size == (400, 300)  # 4 x 3 inches at 100 dpi
     restyled = chart.draw_chart(dataclasses.replace(c, style="ggplot", font_size=12.0, size=(5.0, 3.0)))
     assert restyled.text == s.text and restyled.images[0].size == (500, 300)
 
 
-@pytest.mark.parametrize("lang,fmt,aspect", [("en", False, None), ("zh", False, None), ("en", True, None),
-                                             ("en", False, (0.3, 0.5)), ("zh", False, (0.3, 0.5))])  # fmt: skip
+@pytest.mark.parametrize(
+    "lang,fmt,aspect",
+    [
+        ("en", False, None),
+        ("zh", False, None),
+        ("en", True, None),
+        ("en", False, (0.3, 0.5)),
+        ("zh", False, (0.3, 0.5)),
+    ],
+)
 def test_page_content_outlasts_the_page(lang, fmt, aspect):
     """A page samples more blocks than it holds, so that the page, not the content, runs out: twice the blocks
     draw the same page."""
@@ -333,8 +456,15 @@ def contents(name: str, overrides: dict, n: int = 12) -> list:
 
 
 def test_chart_config_ranges():
-    fixed = {"categories": [3, 3], "category_kinds": {"years": 1.0}, "first_year": [2000, 2000], "title_p": 0.0,
-             "magnitude": [3, 3], "value": [0.5, 0.5], "decimals": [1]}  # fmt: skip
+    fixed = {
+        "categories": [3, 3],
+        "category_kinds": {"years": 1.0},
+        "first_year": [2000, 2000],
+        "title_p": 0.0,
+        "magnitude": [3, 3],
+        "value": [0.5, 0.5],
+        "decimals": [1],
+    }
     for c in contents("chart", fixed):
         assert c.categories == ["2000", "2001", "2002"] and c.title is None
         assert {v for series in c.data.values() for v in series.values()} == {500.0}
@@ -344,8 +474,16 @@ def test_chart_config_ranges():
 
 def test_document_config_ranges():
     page = {"langs": ["en"], "kinds": {"page": 1.0}, "format_p": 1.0}
-    headed = {**page, "blocks": {"heading": 1.0}, "heading_number_p": 1.0, "heading_number": [4, 4], "header_p": 0.0,
-              "footer_p": 1.0, "page_number": [7, 7], "block_gap": [0.0, 0.0]}  # fmt: skip
+    headed = {
+        **page,
+        "blocks": {"heading": 1.0},
+        "heading_number_p": 1.0,
+        "heading_number": [4, 4],
+        "header_p": 0.0,
+        "footer_p": 1.0,
+        "page_number": [7, 7],
+        "block_gap": [0.0, 0.0],
+    }
     for c in contents("document", headed, 4):
         assert c.page.header is None and c.page.footer == 7
         assert all(b.text.startswith("4.4 ") and b.gap == 0.0 for b in c.page.blocks)
@@ -358,8 +496,17 @@ def test_document_config_ranges():
 
 
 def test_formula_grammar_ranges():
-    fractions = {"classic_p": 0.0, "env_p": 0.0, "equation_p": 0.0, "depth": [1, 1], "terms": [1, 1],
-                 "kinds": {"fraction": 1.0}, "atoms": {"number": 1.0}, "integer_p": 1.0, "integer": [7, 7]}  # fmt: skip
+    fractions = {
+        "classic_p": 0.0,
+        "env_p": 0.0,
+        "equation_p": 0.0,
+        "depth": [1, 1],
+        "terms": [1, 1],
+        "kinds": {"fraction": 1.0},
+        "atoms": {"number": 1.0},
+        "integer_p": 1.0,
+        "integer": [7, 7],
+    }
     drawn = {(c.latex, c.display) for c in contents("formula", {"grammar": fractions, "display_p": 0.0})}
     assert drawn == {(r"\frac{7}{7}", False)}  # depth 1: a fraction of two depth-0 terms, each the integer 7
     assert all(c.latex in formula.CLASSICS for c in contents("formula", {"grammar": {"classic_p": 1.0}}))
@@ -367,8 +514,16 @@ def test_formula_grammar_ranges():
 
 
 def test_table_config_ranges():
-    fixed = {"rows": [6, 6], "cols": [3, 3], "column_kinds": ["percent"], "decimals": [2, 2], "multirow_p": 1.0,
-             "multirow_row_p": 1.0, "group_p": 0.0, "margin": [10, 10]}  # fmt: skip
+    fixed = {
+        "rows": [6, 6],
+        "cols": [3, 3],
+        "column_kinds": ["percent"],
+        "decimals": [2, 2],
+        "multirow_p": 1.0,
+        "multirow_row_p": 1.0,
+        "group_p": 0.0,
+        "margin": [10, 10],
+    }
     for c in contents("table", fixed):
         t = c.table
         assert t.multirow == [0, 2, 4] and not t.groups and c.margin == 10

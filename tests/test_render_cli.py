@@ -31,8 +31,23 @@ def job(out: Path, **kw) -> RenderJob:
 
 def test_cli_is_deterministic_across_processes_and_workers(tmp_path):
     run(job(tmp_path / "a"), progress=False)
-    cmd = [sys.executable, str(ROOT / "data/render.py"), "--types", ",".join(TYPES), "--num", "9", "--out",
-           str(tmp_path / "b"), "--workers", "2", "--seed", "3", "--shard-size", "2", "--quiet"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "data/render.py"),
+        "--types",
+        ",".join(TYPES),
+        "--num",
+        "9",
+        "--out",
+        str(tmp_path / "b"),
+        "--workers",
+        "2",
+        "--seed",
+        "3",
+        "--shard-size",
+        "2",
+        "--quiet",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert "9 samples written" in out.stdout
     a, b = content(tmp_path / "a"), content(tmp_path / "b")
@@ -93,8 +108,21 @@ def test_render_configs_load(path, tmp_path):
 
 def test_unknown_config_key_is_an_error_that_names_it(tmp_path):
     (tmp_path / "bad.yaml").write_text("scene: {photo: {texture_q: 0.5}}\n")
-    cmd = [sys.executable, str(ROOT / "data/render.py"), "--types", "scene", "--num", "2", "--workers", "2",
-           "--out", str(tmp_path / "out"), "--config", str(tmp_path / "bad.yaml"), "--quiet"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "data/render.py"),
+        "--types",
+        "scene",
+        "--num",
+        "2",
+        "--workers",
+        "2",
+        "--out",
+        str(tmp_path / "out"),
+        "--config",
+        str(tmp_path / "bad.yaml"),
+        "--quiet",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode != 0 and "SceneConfig.photo has no field(s) ['texture_q']" in out.stderr
     assert not list((tmp_path / "out").glob("*.tar"))

@@ -17,8 +17,16 @@ import torch
 from datagen import free_port, losses
 from test_train import command, shards, train  # noqa: F401  (shards: the module-scoped shard fixture)
 
-STEPS = ("train.max_steps=6", "train.save_every=2", "train.keep_last=2", "train.grad_accum=2", "eval.every=2",
-         "eval.num_samples=4", "eval.max_new_tokens=6", "data.num_workers=2")  # fmt: skip
+STEPS = (
+    "train.max_steps=6",
+    "train.save_every=2",
+    "train.keep_last=2",
+    "train.grad_accum=2",
+    "eval.every=2",
+    "eval.num_samples=4",
+    "eval.max_new_tokens=6",
+    "data.num_workers=2",
+)
 QUICK = ("train.max_steps=4", "train.save_every=2", "train.keep_last=1", "data.max_tokens=256")
 
 
@@ -32,7 +40,11 @@ def trained(out: Path) -> dict:
     final = sorted((out / "checkpoints").glob("step*"))[-1]
     data = [torch.load(f, weights_only=True)["data"] for f in sorted(final.glob("rank*.pt"))]
     steps = [{k: r[k] for k in ("step", "loss", "lr") if k in r} for r in records(out) if "loss" in r]
-    evals = [{k: v for k, v in r.items() if k.startswith("eval/") or k == "step"} for r in records(out) if "eval/edit_dist" in r]
+    evals = [
+        {k: v for k, v in r.items() if k.startswith("eval/") or k == "step"}
+        for r in records(out)
+        if "eval/edit_dist" in r
+    ]
     return {"steps": steps, "evals": evals, "best": json.loads((out / "best/scores.json").read_text()), "data": data}
 
 
@@ -128,8 +140,9 @@ def test_resume_never_unpickles_code(tmp_path, shards, baseline, victim):  # noq
     state = torch.load(checkpoint / victim, weights_only=False)
     state["extra"] = Payload(str(planted))
     torch.save(state, checkpoint / victim)
-    result = subprocess.run(command(1, out, shards, *QUICK, "train.max_steps=6", procs=1), capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        command(1, out, shards, *QUICK, "train.max_steps=6", procs=1), capture_output=True, text=True, timeout=300
+    )
     logs = result.stdout + result.stderr
     assert result.returncode != 0 and not planted.exists()
     assert "train.trust_checkpoint_pickle=true" in logs and "Traceback" not in logs
@@ -138,25 +151,46 @@ def test_resume_never_unpickles_code(tmp_path, shards, baseline, victim):  # noq
 def test_resume_errors_are_one_line(tmp_path, shards, baseline):  # noqa: F811
     out = tmp_path / "run"
     shutil.copytree(baseline, out)
-    result = subprocess.run(command(1, out, shards, *QUICK, "train.max_steps=6", procs=2), capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        command(1, out, shards, *QUICK, "train.max_steps=6", procs=2), capture_output=True, text=True, timeout=300
+    )
     logs = result.stdout + result.stderr
     assert result.returncode != 0 and "saved by 1 ranks; this run has 2" in logs and "Traceback" not in logs
     model_states = out / "checkpoints/step00000004/mp_rank_00_model_states.pt"
     model_states.write_bytes(model_states.read_bytes()[:1000])
-    result = subprocess.run(command(1, out, shards, *QUICK, "train.max_steps=6", procs=1), capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        command(1, out, shards, *QUICK, "train.max_steps=6", procs=1), capture_output=True, text=True, timeout=300
+    )
     logs = result.stdout + result.stderr
     assert result.returncode != 0 and "is not a readable checkpoint file" in logs and "Traceback" not in logs
 
 
-def launch_node(rank: int, hosts: Path, port: int, out: Path, shards: Path, env: dict,  # noqa: F811
-                args: tuple[str, ...]) -> subprocess.Popen:
+def launch_node(
+    rank: int,
+    hosts: Path,
+    port: int,
+    out: Path,
+    shards: Path,  # noqa: F811
+    env: dict,
+    args: tuple[str, ...],
+) -> subprocess.Popen:
     """One "node" of a 2-node world on this machine: DeepSpeed's launcher without ssh, 1 process."""
-    cmd = [shutil.which("deepspeed"), "--no_ssh", "--hostfile", str(hosts), "--node_rank", str(rank),
-           "--master_addr", "127.0.0.1", "--master_port", str(port), *command(1, out, shards, *args, procs=1)[1:]]  # fmt: skip
-    return subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)  # fmt: skip
+    cmd = [
+        shutil.which("deepspeed"),
+        "--no_ssh",
+        "--hostfile",
+        str(hosts),
+        "--node_rank",
+        str(rank),
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(port),
+        *command(1, out, shards, *args, procs=1)[1:],
+    ]
+    return subprocess.Popen(
+        cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 NODE_RUN = (*STEPS, "train.keep_last=1")

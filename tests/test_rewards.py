@@ -5,9 +5,24 @@ from got.eval.metrics import score_pair
 from got.render import render, sample_rng
 from got.render.text import package_dir
 from got.train.rewards import (
-    ALWAYS, FORMATS, REWARDS, RewardConfig, Rollout, balanced, chart, kern, latex, length, no_repetition, region,
-    score, similarity, smiles, stop, table,
-)  # fmt: skip
+    ALWAYS,
+    FORMATS,
+    REWARDS,
+    RewardConfig,
+    Rollout,
+    balanced,
+    chart,
+    kern,
+    latex,
+    length,
+    no_repetition,
+    region,
+    score,
+    similarity,
+    smiles,
+    stop,
+    table,
+)
 
 CORPUS = package_dir("music21") / "corpus"
 
@@ -98,11 +113,16 @@ def test_latex_balanced_and_typeset_by_mathjax():
     assert latex(formula, out(r"\[ \frac{a}{b} + \sqrt{x} \]")) == 1.0
     assert latex(formula, out(r"\( x^{2} \)")) == 1.0  # inline wrapper: still a formula
     for bad in [
-        r"\[ \frac{a}{b \]", r"\[ \left( x \]", r"\[ \begin{pmatrix} a \end{bmatrix} \]",  # unbalanced
-        r"\[ x^^2 \]", r"\[ a & b \]",  # balanced, but MathJax refuses them
+        r"\[ \frac{a}{b \]",
+        r"\[ \left( x \]",
+        r"\[ \begin{pmatrix} a \end{bmatrix} \]",  # unbalanced
+        r"\[ x^^2 \]",
+        r"\[ a & b \]",  # balanced, but MathJax refuses them
         r"\[ \foo x \]",  # an undefined macro, which MathJax would typeset in red
-        r"x^{2}", r"\[ \]", "",  # not wrapped like the label; empty
-    ]:  # fmt: skip
+        r"x^{2}",
+        r"\[ \]",
+        "",  # not wrapped like the label; empty
+    ]:
         assert latex(formula, out(bad)) == 0.0, bad
     assert latex(typed("latex", "x^{2}"), out(r"\frac{a}{b}")) == 1.0  # an unwrapped label asks for no wrapper
 
@@ -144,8 +164,10 @@ def test_table_rows_fill_the_columns():
 
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, Sample]:
-    return {name: render(name, sample_rng(3, 0)) for name in
-            ["molecule", "music", "formula", "chart", "table", "finegrained", "document", "geometry"]}  # fmt: skip
+    return {
+        name: render(name, sample_rng(3, 0))
+        for name in ["molecule", "music", "formula", "chart", "table", "finegrained", "document", "geometry"]
+    }
 
 
 def test_every_label_scores_one(rendered):
@@ -154,14 +176,31 @@ def test_every_label_scores_one(rendered):
         scores = score(sample, out(sample.text), cfg)
         assert scores["total"] == 1.0 and all(v == 1.0 for v in scores.values()), (name, scores)
         assert set(scores) - {"total"} - set(ALWAYS) == {
-            "molecule": {"smiles"}, "music": {"kern"}, "formula": {"latex"}, "chart": {"chart"}, "table": {"table"},
-            "finegrained": {"region"}}.get(name, set()), name  # fmt: skip
+            "molecule": {"smiles"},
+            "music": {"kern"},
+            "formula": {"latex"},
+            "chart": {"chart"},
+            "table": {"table"},
+            "finegrained": {"region"},
+        }.get(name, set()), name
 
 
 JUNK = bytes(range(256)).decode("latin-1")
 # short enough to reach the engines (ENGINE_SLACK), and long: 10k repeated tokens, a closed kern of 3000 notes
-GARBAGE = ["", JUNK, "\x00\xff\x01" * 50, "\udc80 lone surrogate", "{" * 150, r"\left(" * 40, r"\[ " + JUNK + r" \]",
-           "**kern\n\x00\udc80zz\n*-", "the " * 10000, "{" * 3000, "**kern\n" + "4c\n" * 3000 + "*-", JUNK * 20]  # fmt: skip
+GARBAGE = [
+    "",
+    JUNK,
+    "\x00\xff\x01" * 50,
+    "\udc80 lone surrogate",
+    "{" * 150,
+    r"\left(" * 40,
+    r"\[ " + JUNK + r" \]",
+    "**kern\n\x00\udc80zz\n*-",
+    "the " * 10000,
+    "{" * 3000,
+    "**kern\n" + "4c\n" * 3000 + "*-",
+    JUNK * 20,
+]
 
 
 def test_garbage_never_raises_and_scores_no_format(rendered):
@@ -179,13 +218,16 @@ def test_score_weights_renormalise_over_applicable_rewards():
     cfg = RewardConfig({"similarity": 1.0, "length": 3.0, "smiles": 2.0})
     # "OCC" against "CCO": 2 substitutions in 3 characters, same length, same molecule
     assert score(typed("smiles", "CCO"), out("OCC"), cfg) == pytest.approx(
-        {"similarity": 1 / 3, "length": 1.0, "smiles": 1.0, "total": (1 / 3 + 3 + 2) / 6})
+        {"similarity": 1 / 3, "length": 1.0, "smiles": 1.0, "total": (1 / 3 + 3 + 2) / 6}
+    )
     # not a molecule sample: smiles does not apply and leaves the total with its weight
     assert score(Sample([], "CCO"), out("OCC"), cfg) == pytest.approx(
-        {"similarity": 1 / 3, "length": 1.0, "total": (1 / 3 + 3) / 4})
+        {"similarity": 1 / 3, "length": 1.0, "total": (1 / 3 + 3) / 4}
+    )
     # a weight of 0 reports a reward outside the total
     assert score(Sample([], "CCO"), out("OCC"), RewardConfig({"similarity": 1.0, "length": 0.0})) == pytest.approx(
-        {"similarity": 1 / 3, "length": 1.0, "total": 1 / 3})
+        {"similarity": 1 / 3, "length": 1.0, "total": 1 / 3}
+    )
 
 
 def test_a_reward_that_does_not_apply_never_changes_the_total(rendered):

@@ -55,8 +55,9 @@ def test_decode_steps_yield_the_generated_tokens():
     assert [int(t[0]) for t in steps] == generate(model, [ids], [images], max_new_tokens=5)[0]
 
 
-@pytest.mark.parametrize("kwargs, match", [({"temperature": 0}, "temperature"), ({"top_p": 0}, "top_p"),
-                                           ({"top_p": 1.5}, "top_p")])  # fmt: skip
+@pytest.mark.parametrize(
+    "kwargs, match", [({"temperature": 0}, "temperature"), ({"top_p": 0}, "top_p"), ({"top_p": 1.5}, "top_p")]
+)
 def test_bad_sampling_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Sampling(**kwargs)

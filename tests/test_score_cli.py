@@ -35,16 +35,25 @@ def run(capsys, *argv):
 
 def test_jsonl_with_bad_lines(tmp_path, capsys):
     lines = [json.dumps(e, ensure_ascii=False) for e in GOOD]
-    lines[1:1] = ['{"id": "broken", "label": ', "", '{"id": "x", "label": "no prediction"}', "[1, 2]",
-                  json.dumps({"id": "e", "task": "ocr", "lang": "en", "label": "", "pred": "hallucinated"}),
-                  json.dumps({"id": "f", "kind": "handwriting", "label": "a", "pred": "a"})]
+    lines[1:1] = [
+        '{"id": "broken", "label": ',
+        "",
+        '{"id": "x", "label": "no prediction"}',
+        "[1, 2]",
+        json.dumps({"id": "e", "task": "ocr", "lang": "en", "label": "", "pred": "hallucinated"}),
+        json.dumps({"id": "f", "kind": "handwriting", "label": "a", "pred": "a"}),
+    ]
     path = tmp_path / "preds.jsonl"
     path.write_bytes(("\n".join(lines) + "\n").encode() + b'{"label": "\xff", "pred": "x"}\n')  # not UTF-8
     out = run(capsys, path)
     assert out["format"] == "jsonl" and out["mode"] == "strict"
     assert out["input"]["entries"] == 10  # the blank line is not an entry
-    assert out["input"]["bad"] == {"malformed_json": 2, "missing_label_or_pred": 1, "not_an_object": 1,
-                                   "unknown_kind": 1}
+    assert out["input"]["bad"] == {
+        "malformed_json": 2,
+        "missing_label_or_pred": 1,
+        "not_an_object": 1,
+        "unknown_kind": 1,
+    }
     assert out["input"]["bad_at"] == [2, 4, 5, 7, 11]  # line numbers
     assert out["n"] == 4 and out["skipped"] == {"empty_label": 1}
     pairs = [(e["label"], e["pred"], e["kind"]) for e in GOOD]
@@ -56,8 +65,10 @@ def test_jsonl_with_bad_lines(tmp_path, capsys):
 
 def test_got_results_final_json(tmp_path, capsys):
     # GOT's eval writes results_final.json: a list of {"image", "question", "label", "answer"}
-    entries = [{"image": f"{i}.png", "question": "OCR: ", "label": e["label"], "answer": e["pred"]} for i, e in
-               enumerate(GOOD[:3])]
+    entries = [
+        {"image": f"{i}.png", "question": "OCR: ", "label": e["label"], "answer": e["pred"]}
+        for i, e in enumerate(GOOD[:3])
+    ]
     entries += [{"image": "x.png", "label": "no answer"}, {"image": "y.png", "label": "text", "answer": ""}]
     path = tmp_path / "results_final.json"
     path.write_text(json.dumps(entries, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -65,8 +76,9 @@ def test_got_results_final_json(tmp_path, capsys):
     assert out["format"] == "got_results" and out["mode"] == "got" and "swap" in out["note"]
     assert out["input"]["bad"] == {"missing_label_or_answer": 1} and out["input"]["bad_at"] == [3]
     assert out["n"] == 3 and out["skipped"] == {"empty_pred": 1}
-    expected = score_corpus([(e["label"], e["answer"]) for e in entries if "answer" in e], mode="got",
-                            split_format=True)
+    expected = score_corpus(
+        [(e["label"], e["answer"]) for e in entries if "answer" in e], mode="got", split_format=True
+    )
     assert out["macro"] == expected["macro"] and out["parts"] == expected["parts"]
     assert out["parts"]["math"]["n"] == 1 and out["by_task"]["unknown"]["n"] == 3
     path.write_text(json.dumps({e["image"]: e for e in entries}), encoding="utf-8")  # keyed by id
@@ -86,10 +98,22 @@ def test_command_line(tmp_path):
     path = tmp_path / "preds.jsonl"
     path.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in GOOD))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "eval/score.py", str(path), "--mode", "got"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "eval/score.py", str(path), "--mode", "got"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["mode"] == "got"
-    missing = subprocess.run([sys.executable, "eval/score.py", str(tmp_path / "nope.jsonl")], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=120)
+    missing = subprocess.run(
+        [sys.executable, "eval/score.py", str(tmp_path / "nope.jsonl")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert missing.returncode == 2 and "no such file" in missing.stderr

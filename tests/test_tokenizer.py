@@ -34,11 +34,21 @@ def exported(tok, tmp_path_factory):
 def test_special_token_ids_match_got(qwen):
     assert (qwen.num_ranks, qwen.vocab_size) == (151643, 151860)
     expected = {
-        "<|endoftext|>": 151643, "<|im_start|>": 151644, "<|im_end|>": 151645,
-        "<|extra_0|>": 151646, "<|extra_204|>": 151850,
-        "<ref>": 151851, "</ref>": 151852, "<box>": 151853, "</box>": 151854, "<quad>": 151855, "</quad>": 151856,
-        "<img>": 151857, "</img>": 151858, "<imgpad>": 151859,
-    }  # fmt: skip
+        "<|endoftext|>": 151643,
+        "<|im_start|>": 151644,
+        "<|im_end|>": 151645,
+        "<|extra_0|>": 151646,
+        "<|extra_204|>": 151850,
+        "<ref>": 151851,
+        "</ref>": 151852,
+        "<box>": 151853,
+        "</box>": 151854,
+        "<quad>": 151855,
+        "</quad>": 151856,
+        "<img>": 151857,
+        "</img>": 151858,
+        "<imgpad>": 151859,
+    }
     assert {name: qwen.token_id(name) for name in expected} == expected
     assert [qwen.token_id(t) for t in SPECIAL_TOKENS] == list(range(151643, 151860))
     assert (qwen.pad_id, qwen.eos_id, qwen.im_start_id, qwen.im_end_id) == (151643, 151645, 151644, 151645)

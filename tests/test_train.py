@@ -13,7 +13,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file
 
 from got.config import load_model_config
-from got.model.convert import checkpoint_from_model, save_checkpoint
+from got.model.checkpoint import checkpoint_from_model, save_checkpoint
 from got.model.got import ComputeConfig, GOTModel
 from got.tokenizer import GOTTokenizer
 from got.train.loop import NonFiniteGuard, NonFiniteLossError
@@ -34,14 +34,26 @@ def shards(tmp_path_factory) -> Path:
 
 
 # The demo's experiments, on the test shards, starting from nothing unless a test says otherwise.
-DETACHED = {1: ["init.model_from=null", "eval.every=0"], 2: ["init.encoder_from=null"], 3: [], 4: []}
+DETACHED = {
+    1: ["init.model_from=null", "eval.every=0"],
+    2: ["init.model_from=null", "eval.every=0"],
+    3: ["eval.every=0"],
+    4: ["eval.every=0"],
+}
 
 
 def command(stage: int, out: Path, shards: Path, *overrides: str, procs: int = 2) -> list[str]:
     script = str(ROOT / f"train/stage{stage}.py")
     launcher = [shutil.which("deepspeed"), "--num_gpus", str(procs), "--master_port", str(free_port())]
-    return [*(launcher if procs > 1 else [sys.executable]), script, f"+experiment=demo_stage{stage}",
-            f"train.out_dir={out}", f"data.sets=[{{urls: [{shards}/*.tar]}}]", *DETACHED[stage], *overrides]  # fmt: skip
+    return [
+        *(launcher if procs > 1 else [sys.executable]),
+        script,
+        f"+experiment=demo_stage{stage}",
+        f"train.out_dir={out}",
+        f"data.sets=[{{urls: [{shards}/*.tar]}}]",
+        *DETACHED[stage],
+        *overrides,
+    ]
 
 
 def train(*args, **kwargs) -> subprocess.CompletedProcess:
@@ -57,8 +69,19 @@ def train(*args, **kwargs) -> subprocess.CompletedProcess:
 def test_three_stages_hand_over_under_deepspeed(tmp_path, shards):
     s1, s2, s3 = tmp_path / "s1", tmp_path / "s2", tmp_path / "s3"
     # The paper's hand-over, OPT -> Qwen (the demo's stage 1 is a small Qwen2: docs/learning.md).
-    train(1, s1, shards, "model=tiny_opt", "compute.attn_implementation=sdpa", "train.max_steps=3", "train.save_every=2", "eval.every=3",
-          f"eval.data=[{shards}/*.tar]", "eval.num_samples=4", "eval.max_new_tokens=6")
+    train(
+        1,
+        s1,
+        shards,
+        "model=tiny_opt",
+        "compute.attn_implementation=sdpa",
+        "train.max_steps=3",
+        "train.save_every=2",
+        "eval.every=3",
+        f"eval.data=[{shards}/*.tar]",
+        "eval.num_samples=4",
+        "eval.max_new_tokens=6",
+    )
     assert (s1 / "checkpoints/latest").read_text() == "step00000003"
     assert sorted(p.name for p in (s1 / "checkpoints").glob("step*")) == ["step00000003"]  # keep_last: 1
     assert (s1 / "checkpoints/step00000003/export/model.safetensors").is_file()
@@ -91,16 +114,21 @@ def test_config_errors_are_clear(tmp_path, shards):
         ("data.length_policy=bogus", "length_policy"),
         ("init.model_from=/nonexistent/ckpt", "does not exist"),
     ]:
-        result = subprocess.run(command(1, tmp_path / "bad", shards, override, procs=1), capture_output=True,
-                                text=True, timeout=300)  # fmt: skip
+        result = subprocess.run(
+            command(1, tmp_path / "bad", shards, override, procs=1), capture_output=True, text=True, timeout=300
+        )
         assert result.returncode != 0
         assert expected in result.stderr, result.stderr[-2000:]
         assert "Traceback" not in result.stderr, result.stderr[-2000:]
 
 
 def test_diverged_run_stops_with_a_clear_error(tmp_path, shards):
-    result = subprocess.run(command(1, tmp_path / "nan", shards, "optim.lr=1e30", "train.max_nonfinite=2",
-                                    "train.max_steps=20", procs=1), capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        command(1, tmp_path / "nan", shards, "optim.lr=1e30", "train.max_nonfinite=2", "train.max_steps=20", procs=1),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0
     assert "2 micro-batches in a row had a NaN/inf loss" in result.stderr, result.stderr[-2000:]
 
@@ -127,21 +155,38 @@ def test_stage_policies(tmp_path):
     stage1 = GOTModel(load_model_config("tiny_opt"))
     save_checkpoint(checkpoint_from_model(stage1, tokenizer), tmp_path / "s1", "got")
 
-    model, _ = build_model(load_model_config("tiny_qwen"), ComputeConfig(), InitConfig(encoder_from=str(tmp_path / "s1")),
-                           FreezeConfig(), LoraConfig())  # fmt: skip
-    assert all(torch.equal(a, b) for a, b in zip(model.vision.state_dict().values(), stage1.vision.state_dict().values()))
+    model, _ = build_model(
+        load_model_config("tiny_qwen"),
+        ComputeConfig(),
+        InitConfig(encoder_from=str(tmp_path / "s1")),
+        FreezeConfig(),
+        LoraConfig(),
+    )
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.vision.state_dict().values(), stage1.vision.state_dict().values())
+    )
     assert model.decoder.config.model_type == "qwen2"
     save_checkpoint(checkpoint_from_model(model, tokenizer), tmp_path / "s2", "got")
 
-    model, _ = build_model(load_model_config("tiny_qwen"), ComputeConfig(), InitConfig(model_from=str(tmp_path / "s2")),
-                           FreezeConfig(vision=True), LoraConfig())  # fmt: skip
+    model, _ = build_model(
+        load_model_config("tiny_qwen"),
+        ComputeConfig(),
+        InitConfig(model_from=str(tmp_path / "s2")),
+        FreezeConfig(vision=True),
+        LoraConfig(),
+    )
     assert not any(p.requires_grad for p in model.vision.parameters())
     assert all(p.requires_grad for p in model.projector.parameters())
     names = [g["name"] for g in param_groups(model, OptimConfig())]
     assert not any(n.startswith("vision") for n in names) and "projector.no_decay" in names
 
-    lora, _ = build_model(load_model_config("tiny_qwen"), ComputeConfig(), InitConfig(model_from=str(tmp_path / "s2")),
-                          FreezeConfig(vision=True), LoraConfig(enabled=True, r=4))  # fmt: skip
+    lora, _ = build_model(
+        load_model_config("tiny_qwen"),
+        ComputeConfig(),
+        InitConfig(model_from=str(tmp_path / "s2")),
+        FreezeConfig(vision=True),
+        LoraConfig(enabled=True, r=4),
+    )
     trainable = [n for n, p in lora.decoder.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
 

@@ -10,7 +10,7 @@ Safetensors only. A malformed SRC (missing keys, wrong shapes, a pickle) fails w
 import argparse
 import sys
 
-from got.model.convert import LAYOUTS, detect_layout, load_checkpoint, save_checkpoint, with_tokenizer
+from got.model.checkpoint import LAYOUTS, detect_layout, load_checkpoint, save_checkpoint, with_tokenizer
 from got.tokenizer import GOTTokenizer
 
 
@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, OSError) as e:  # CheckpointError, a malformed vocabulary, an unreadable path
         sys.exit(f"error: {e}")
     n = sum(t.numel() for t in ckpt.state.values())
-    print(f"converted {args.src} ({layout}) -> {args.out} ({args.dst_layout}): {len(ckpt.state)} tensors, {n / 1e6:.1f}M parameters")
+    print(
+        f"converted {args.src} ({layout}) -> {args.out} ({args.dst_layout}): {len(ckpt.state)} tensors, {n / 1e6:.1f}M parameters"
+    )
 
 
 if __name__ == "__main__":

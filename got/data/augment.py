@@ -42,11 +42,14 @@ def light() -> tuple[list, list]:
 
 def strong() -> tuple[list, list]:
     geometric = [
-        A.OneOf([
-            A.Affine(rotate=(-3, 3), shear=(-3, 3), fit_output=True, fill=WHITE),
-            A.Perspective(scale=(0.01, 0.04), fit_output=True, fill=WHITE),
-        ], p=0.5),
-    ]  # fmt: skip
+        A.OneOf(
+            [
+                A.Affine(rotate=(-3, 3), shear=(-3, 3), fit_output=True, fill=WHITE),
+                A.Perspective(scale=(0.01, 0.04), fit_output=True, fill=WHITE),
+            ],
+            p=0.5,
+        ),
+    ]
     photometric = [
         A.RandomBrightnessContrast(brightness_limit=0.25, contrast_limit=0.25, p=0.5),
         A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 7))], p=0.25),

@@ -32,8 +32,15 @@ from got.data.augment import Augment, build_augment
 from got.data.packing import Encoded, collate_packed, collate_padded, plan_rows
 from got.data.sample import query_for
 from got.data.shards import (
-    BadSample, Limits, count_skip, decode_images, expand_urls, iter_shard, open_images, parse_sample,
-)  # fmt: skip
+    BadSample,
+    Limits,
+    count_skip,
+    decode_images,
+    expand_urls,
+    iter_shard,
+    open_images,
+    parse_sample,
+)
 from got.model.views import Views, num_views
 from got.prompts import IGNORE_INDEX, encode_sample
 from got.tokenizer import GOTTokenizer
@@ -88,9 +95,18 @@ class DataConfig:
         if self.length_policy not in ("truncate", "drop"):
             raise ValueError(f"data.length_policy must be 'truncate' or 'drop', got {self.length_policy!r}")
         positive = (
-            "max_tokens", "batch_rows", "pack_window_rows", "max_pages", "shuffle_buffer", "shuffle_shards",
-            "prefetch_factor", "max_bad_in_a_row", "max_image_pixels", "max_sample_pixels", "max_member_bytes",
-        )  # fmt: skip
+            "max_tokens",
+            "batch_rows",
+            "pack_window_rows",
+            "max_pages",
+            "shuffle_buffer",
+            "shuffle_shards",
+            "prefetch_factor",
+            "max_bad_in_a_row",
+            "max_image_pixels",
+            "max_sample_pixels",
+            "max_member_bytes",
+        )
         if bad := [f"{k}={getattr(self, k)}" for k in positive if getattr(self, k) < 1]:
             raise ValueError(f"data config values must be positive: {', '.join(bad)}")
         if not 0.0 <= self.perturb_labels < 1.0:
@@ -219,9 +235,14 @@ def prepare(raw: dict, draw: int, cfg: DataConfig, views: Views, tokenizer: GOTT
         raise BadSample("too_long", f"{count} views")
     try:
         ids, labels = encode_sample(
-            tokenizer, query_for(meta, len(blobs)), meta["text"], count, views.tokens, cfg.max_tokens,
+            tokenizer,
+            query_for(meta, len(blobs)),
+            meta["text"],
+            count,
+            views.tokens,
+            cfg.max_tokens,
             truncate=cfg.length_policy == "truncate",
-        )  # fmt: skip
+        )
     except ValueError as e:
         raise BadSample("too_long", str(e)) from None
     if labels[-1] != tokenizer.token_id("<|im_end|>"):
@@ -324,8 +345,9 @@ def perturb_inputs(item: Item, cfg: DataConfig, slot: Slot, num_ranks: int) -> l
     return ids.tolist()
 
 
-def materialize(item: Item, cfg: DataConfig, views: Views, augment: Augment | None, slot: Slot, counts: Counter,
-                num_ranks: int) -> Encoded | None:  # fmt: skip
+def materialize(
+    item: Item, cfg: DataConfig, views: Views, augment: Augment | None, slot: Slot, counts: Counter, num_ranks: int
+) -> Encoded | None:
     """The item ready for batching: its (perturbed) input ids and its images decoded into views; None (and a
     counted skip) when an image does not decode."""
     try:
@@ -388,12 +410,16 @@ class Loader:
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         workers = self.cfg.num_workers
         loader = DataLoader(
-            _SlotDataset(self), batch_size=None, collate_fn=_as_is, num_workers=workers,
-            pin_memory=self.cfg.pin_memory, prefetch_factor=self.cfg.prefetch_factor if workers else None,
+            _SlotDataset(self),
+            batch_size=None,
+            collate_fn=_as_is,
+            num_workers=workers,
+            pin_memory=self.cfg.pin_memory,
+            prefetch_factor=self.cfg.prefetch_factor if workers else None,
             # Its own generator: the DataLoader draws worker seeds from it (unused: the stream is keyed on
             # counters), not from the global RNG, whose state the trainer saves and restores for dropout.
             generator=torch.Generator().manual_seed(self.cfg.seed),
-        )  # fmt: skip
+        )
         for batch, info in loader:
             self.worker_states[info["worker"]] = info["state"]
             self.next_worker = (info["worker"] + 1) % self.num_workers
@@ -414,9 +440,12 @@ class Loader:
 
     def state_dict(self) -> dict:
         return {
-            "version": STATE_VERSION, "fingerprint": self._fingerprint(), "workers": dict(self.worker_states),
-            "next_worker": self.next_worker, "totals": dict(self.totals),
-        }  # fmt: skip
+            "version": STATE_VERSION,
+            "fingerprint": self._fingerprint(),
+            "workers": dict(self.worker_states),
+            "next_worker": self.next_worker,
+            "totals": dict(self.totals),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("version") != STATE_VERSION:

@@ -50,6 +50,10 @@ def query_for(meta: dict, num_images: int) -> str:
     """GOT's query for a sample's json record with num_images images (its box is in 0-1000 coordinates)."""
     crop = meta.get("crop", False)
     return build_query(
-        meta["task"], box=meta.get("box"), color=meta.get("color"), image_size=(1000, 1000),
-        multi_crop=crop, multi_page=num_images > 1 and not crop,
-    )  # fmt: skip
+        meta["task"],
+        box=meta.get("box"),
+        color=meta.get("color"),
+        image_size=(1000, 1000),
+        multi_crop=crop,
+        multi_page=num_images > 1 and not crop,
+    )

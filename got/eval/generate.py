@@ -24,8 +24,9 @@ class GOTEngine:
 
     name = "got"
 
-    def __init__(self, reader: GOT, *, max_new_tokens: int = 4096, no_repeat_ngram_size: int = 20,
-                 cut_loops: bool = True):  # fmt: skip
+    def __init__(
+        self, reader: GOT, *, max_new_tokens: int = 4096, no_repeat_ngram_size: int = 20, cut_loops: bool = True
+    ):
         self.reader, self.cut_loops = reader, cut_loops
         self.max_new_tokens, self.no_repeat_ngram_size = max_new_tokens, no_repeat_ngram_size
 
@@ -40,14 +41,19 @@ class GOTEngine:
             sample = item.sample
             views = self.reader.cut.of_images(sample.images, crop=sample.crop and len(sample.images) == 1)
             requests.append(Request(views, query_for(sample.meta(), len(sample.images))))
-        readings = self.reader.read(requests, max_new_tokens=self.max_new_tokens,
-                                    no_repeat_ngram_size=self.no_repeat_ngram_size, cut_loops=self.cut_loops)  # fmt: skip
+        readings = self.reader.read(
+            requests,
+            max_new_tokens=self.max_new_tokens,
+            no_repeat_ngram_size=self.no_repeat_ngram_size,
+            cut_loops=self.cut_loops,
+        )
         # an evaluation record's `looping` says the guard cut the text; the metrics flag the loops it leaves
         return [r._replace(looping=r.looping and self.cut_loops) for r in readings]
 
 
-def predict(engine, items: Iterable[EvalItem], batch_size: int, stats: dict, *, total: int | None = None,
-            progress: bool = True) -> Iterator[tuple[EvalItem, Reading]]:  # fmt: skip
+def predict(
+    engine, items: Iterable[EvalItem], batch_size: int, stats: dict, *, total: int | None = None, progress: bool = True
+) -> Iterator[tuple[EvalItem, Reading]]:
     """(item, reading) in input order; `stats` gets samples, new_tokens and seconds (tokens/s on the bar)."""
     stats.update(samples=0, new_tokens=0, seconds=0.0)
     start = time.perf_counter()

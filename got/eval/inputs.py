@@ -16,8 +16,16 @@ from typing import Iterator
 
 from got.data.sample import SCHEMA_VERSION, Sample
 from got.data.shards import (
-    BadSample, count_skip, decode_images, expand_urls, iter_shard, parse_meta, parse_sample, read_samples, to_sample,
-)  # fmt: skip
+    BadSample,
+    count_skip,
+    decode_images,
+    expand_urls,
+    iter_shard,
+    parse_meta,
+    parse_sample,
+    read_samples,
+    to_sample,
+)
 from got.eval.metrics import KINDS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -46,7 +54,7 @@ def _record(entry: dict, task: str, lang: str) -> dict:
 
 def _load(root: Path, paths: list, entry: dict, task: str, lang: str) -> Sample:
     if not paths or not all(isinstance(p, str) for p in paths):
-        raise BadSample("missing_image", "an entry needs \"image\": path or \"images\": [paths]")
+        raise BadSample("missing_image", 'an entry needs "image": path or "images": [paths]')
     if missing := [p for p in paths if not (root / p).is_file()]:
         raise BadSample("missing_image", f"no file {missing}")
     if entry.get("kind", KINDS[0]) not in KINDS:
@@ -58,6 +66,7 @@ def _load(root: Path, paths: list, entry: dict, task: str, lang: str) -> Sample:
 def _entries(root: Path, counts: Counter | None) -> Iterator[tuple[str, dict, list]]:
     """(id, entry, image paths) for each sample of a folder; lines that are no entry at all are counted into
     `counts`, or passed over silently without it."""
+
     def skip(reason: str, where: str, detail: str) -> None:
         if counts is not None:
             count_skip(counts, reason, where, detail)
@@ -95,8 +104,14 @@ def _entries(root: Path, counts: Counter | None) -> Iterator[tuple[str, dict, li
         yield name, {"text": text.rstrip("\n")}, [name]
 
 
-def read_folder(root: str | Path, counts: Counter, *, task: str = "ocr", lang: str = "en", kind: str = "page",
-                ) -> Iterator[EvalItem]:  # fmt: skip
+def read_folder(
+    root: str | Path,
+    counts: Counter,
+    *,
+    task: str = "ocr",
+    lang: str = "en",
+    kind: str = "page",
+) -> Iterator[EvalItem]:
     """Valid samples of a folder (or of a labels.jsonl file); task, lang and kind are defaults for entries without."""
     root = Path(root)
     base = root if root.is_dir() else root.parent

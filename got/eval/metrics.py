@@ -5,6 +5,7 @@ Three modes, and every result names the one that produced it (definitions and so
   nougat  Nougat's scripts: strings under 4 characters skipped, arguments in the right order
   strict  right order, multiset P/R/F, an empty prediction is scored (not skipped), micro and macro averages
 """
+
 import logging
 import os
 import re
@@ -39,6 +40,7 @@ TABLE = re.compile(r"\\begin\{tabular\}(.+?)(?:\\end\{tabular\}|$)", re.S)
 @dataclass(frozen=True)
 class Rules:
     """Everything a mode changes; the rest of the code is shared."""
+
     min_label: int  # skip a sample whose label has fewer characters
     min_pred: int  # same for the prediction; 0 scores an empty prediction as all wrong
     swap: bool  # GOT/Fox pass (label, answer) into f(pred, gt): BLEU, METEOR and P/R run with roles reversed
@@ -50,13 +52,17 @@ class Rules:
 
 MODES = {
     "got": Rules(min_label=1, min_pred=1, swap=True, multiset=False, keep_space=True, whole_text=True, dollars=False),
-    "nougat": Rules(min_label=4, min_pred=4, swap=False, multiset=False, keep_space=False, whole_text=False,
-                    dollars=False),
-    "strict": Rules(min_label=1, min_pred=0, swap=False, multiset=True, keep_space=False, whole_text=False,
-                    dollars=True),
+    "nougat": Rules(
+        min_label=4, min_pred=4, swap=False, multiset=False, keep_space=False, whole_text=False, dollars=False
+    ),
+    "strict": Rules(
+        min_label=1, min_pred=0, swap=False, multiset=True, keep_space=False, whole_text=False, dollars=True
+    ),
 }
-GOT_NOTE = ("got mode reproduces GOT/Fox, which swap label and prediction: 'precision' is the true recall, "
-            "'recall' the true precision, and BLEU/METEOR take the label as the hypothesis")
+GOT_NOTE = (
+    "got mode reproduces GOT/Fox, which swap label and prediction: 'precision' is the true recall, "
+    "'recall' the true precision, and BLEU/METEOR take the label as the hypothesis"
+)
 
 
 def _rules(mode: str, kind: str) -> Rules:
@@ -168,19 +174,37 @@ def _score(label: str, pred: str, mode: str, kind: str) -> tuple[dict[str, float
         bleu = float(sentence_bleu([ref], hyp))  # nltk returns int 0 when nothing matches
     ref_bag, hyp_bag = (Counter(t if rules.multiset else set(t)) for t in (ref, hyp))
     edits, word_edits = Levenshtein.distance(label, pred), Levenshtein.distance(label_t, pred_t)
-    counts = Counter(edits=edits, max_chars=max(len(label), len(pred)), label_chars=len(label),
-                     word_edits=word_edits, label_words=len(label_t), overlap=sum((ref_bag & hyp_bag).values()),
-                     ref_tokens=sum(ref_bag.values()), hyp_tokens=sum(hyp_bag.values()))
+    counts = Counter(
+        edits=edits,
+        max_chars=max(len(label), len(pred)),
+        label_chars=len(label),
+        word_edits=word_edits,
+        label_words=len(label_t),
+        overlap=sum((ref_bag & hyp_bag).values()),
+        ref_tokens=sum(ref_bag.values()),
+        hyp_tokens=sum(hyp_bag.values()),
+    )
     rep = repetition(pred)
-    metrics = dict(edit_dist=edits / counts["max_chars"], **_ratios(counts), bleu=bleu, meteor=_meteor(ref, hyp),
-                   repetition=rep, looping=float(rep >= LOOP and repetition(label) < LOOP))  # loops, label doesn't
+    metrics = dict(
+        edit_dist=edits / counts["max_chars"],
+        **_ratios(counts),
+        bleu=bleu,
+        meteor=_meteor(ref, hyp),
+        repetition=rep,
+        looping=float(rep >= LOOP and repetition(label) < LOOP),
+    )  # loops, label doesn't
     return metrics, counts
 
 
 def _ratios(c: Counter) -> dict[str, float]:
     p, r = _div(c["overlap"], c["hyp_tokens"]), _div(c["overlap"], c["ref_tokens"])
-    return dict(cer=_div(c["edits"], c["label_chars"]), wer=_div(c["word_edits"], c["label_words"]),
-                precision=p, recall=r, f1=_f1(p, r))
+    return dict(
+        cer=_div(c["edits"], c["label_chars"]),
+        wer=_div(c["word_edits"], c["label_words"]),
+        precision=p,
+        recall=r,
+        f1=_f1(p, r),
+    )
 
 
 def score_pair(label: str, pred: str, *, mode: str = "strict", kind: str = "page") -> dict:
@@ -214,12 +238,23 @@ def _aggregate(scored: list[tuple[dict[str, float], Counter] | str], mode: str) 
         for k, v in out[0].items():  # in order, one by one, like GOT's loop, so the float sums match
             totals[k] = totals.get(k, 0.0) + v
     micro = dict(edit_dist=pooled["edits"] / pooled["max_chars"], **_ratios(pooled)) if n else {}
-    return {"mode": mode, "n": n, "skipped": dict(skipped), "macro": {k: v / n for k, v in totals.items()},
-            "micro": micro}
+    return {
+        "mode": mode,
+        "n": n,
+        "skipped": dict(skipped),
+        "macro": {k: v / n for k, v in totals.items()},
+        "micro": micro,
+    }
 
 
-def score_corpus(pairs: Iterable[tuple[str, ...]], *, mode: str = "strict", kind: str = "page",
-                 split_format: bool = False, groups: dict[str, list[str]] | None = None) -> dict:
+def score_corpus(
+    pairs: Iterable[tuple[str, ...]],
+    *,
+    mode: str = "strict",
+    kind: str = "page",
+    split_format: bool = False,
+    groups: dict[str, list[str]] | None = None,
+) -> dict:
     """Averages over (label, pred) pairs; a pair may carry its own kind as a third item.
 
     Returns {"mode", "n", "skipped": {reason: count}, "macro": {...}, "micro": {...}}: macro is the mean of

@@ -73,8 +73,10 @@ def _rows(groups: dict[str, dict]) -> list[list[str]]:
 def tables(metrics: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) of the overall, per-task and per-language tables."""
     header = ["", "n", *COLUMNS]
-    overall = [["macro", str(metrics["n"]), *(_fmt(metrics["macro"].get(c, "")) for c in COLUMNS)],
-               ["micro", str(metrics["n"]), *(_fmt(metrics["micro"].get(c, "")) for c in COLUMNS)]]  # fmt: skip
+    overall = [
+        ["macro", str(metrics["n"]), *(_fmt(metrics["macro"].get(c, "")) for c in COLUMNS)],
+        ["micro", str(metrics["n"]), *(_fmt(metrics["micro"].get(c, "")) for c in COLUMNS)],
+    ]
     out = [("Overall", header, overall)]
     for key, title in (("by_task", "By task"), ("by_lang", "By language")):
         if metrics.get(key):
@@ -95,12 +97,16 @@ def markdown(report: Report) -> str:
     if "note" in m:
         lines.append(f"- note: {m['note']}")
     lines.append(f"- scored: {m['n']} samples; skipped by the metrics: {_skipped(m) or 'none'}")
-    lines.append(f"- inputs read: {report.inputs.get('read', len(report.records))}; bad inputs: "
-                 f"{report.inputs.get('bad') or 'none'}")  # fmt: skip
+    lines.append(
+        f"- inputs read: {report.inputs.get('read', len(report.records))}; bad inputs: "
+        f"{report.inputs.get('bad') or 'none'}"
+    )
     if report.speed.get("new_tokens"):
         s = report.speed
-        lines.append(f"- generation: {s['new_tokens']} tokens in {s['seconds']:.1f} s "
-                     f"({s['new_tokens'] / s['seconds']:.1f} tokens/s)")  # fmt: skip
+        lines.append(
+            f"- generation: {s['new_tokens']} tokens in {s['seconds']:.1f} s "
+            f"({s['new_tokens'] / s['seconds']:.1f} tokens/s)"
+        )
     for title, header, rows in tables(m):
         lines += ["", f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -161,12 +167,16 @@ def _sample_html(r: dict, mode: str) -> str:
     if r["task"] == "format":  # both as the label's kind, so that a broken prediction says why it is
         kind = detect_kind(r["label"])
         kind = "markdown" if kind == "text" else kind  # format targets are markdown, even one without markup
-        rendered = (f"<div class='pair rendered'><div>{render_output(r['label'], kind)}</div>"
-                    f"<div>{render_output(r['pred'], kind)}</div></div>")  # fmt: skip
-    return (f"<section class='sample'><h3>{html.escape(r['id'])} <small>{html.escape(r['task'])} · "
-            f"{html.escape(r['lang'])} · {html.escape(r['kind'])} · {html.escape(summary)}</small> {badge}</h3>"
-            f"<div class='row'>{img}<div class='pair'><div><b>label</b><pre>{label}</pre></div>"
-            f"<div><b>prediction</b><pre>{pred}</pre></div></div></div>{rendered}</section>")  # fmt: skip
+        rendered = (
+            f"<div class='pair rendered'><div>{render_output(r['label'], kind)}</div>"
+            f"<div>{render_output(r['pred'], kind)}</div></div>"
+        )
+    return (
+        f"<section class='sample'><h3>{html.escape(r['id'])} <small>{html.escape(r['task'])} · "
+        f"{html.escape(r['lang'])} · {html.escape(r['kind'])} · {html.escape(summary)}</small> {badge}</h3>"
+        f"<div class='row'>{img}<div class='pair'><div><b>label</b><pre>{label}</pre></div>"
+        f"<div><b>prediction</b><pre>{pred}</pre></div></div></div>{rendered}</section>"
+    )
 
 
 STYLE = """
@@ -188,16 +198,21 @@ ins{background:#cfc;text-decoration:none}
 
 def to_html(report: Report) -> str:
     m = report.metrics
-    parts = [f"<h1>Evaluation of {html.escape(report.title)}</h1>", "<ul>",
-             f"<li>data: <code>{html.escape(report.data)}</code></li>",
-             f"<li>metrics mode: <b>{html.escape(m['mode'])}</b>{' — ' + html.escape(m['note']) if 'note' in m else ''}</li>",
-             f"<li>scored {m['n']} samples; skipped by the metrics: {html.escape(json.dumps(_skipped(m)))}</li>",
-             f"<li>inputs read: {report.inputs.get('read', len(report.records))}; bad inputs: "
-             f"{html.escape(json.dumps(report.inputs.get('bad') or {}))}</li>"]  # fmt: skip
+    parts = [
+        f"<h1>Evaluation of {html.escape(report.title)}</h1>",
+        "<ul>",
+        f"<li>data: <code>{html.escape(report.data)}</code></li>",
+        f"<li>metrics mode: <b>{html.escape(m['mode'])}</b>{' — ' + html.escape(m['note']) if 'note' in m else ''}</li>",
+        f"<li>scored {m['n']} samples; skipped by the metrics: {html.escape(json.dumps(_skipped(m)))}</li>",
+        f"<li>inputs read: {report.inputs.get('read', len(report.records))}; bad inputs: "
+        f"{html.escape(json.dumps(report.inputs.get('bad') or {}))}</li>",
+    ]
     if report.speed.get("new_tokens"):
         s = report.speed
-        parts.append(f"<li>generation: {s['new_tokens']} tokens in {s['seconds']:.1f} s "
-                     f"({s['new_tokens'] / s['seconds']:.1f} tokens/s)</li>")  # fmt: skip
+        parts.append(
+            f"<li>generation: {s['new_tokens']} tokens in {s['seconds']:.1f} s "
+            f"({s['new_tokens'] / s['seconds']:.1f} tokens/s)</li>"
+        )
     parts.append("</ul>")
     parts += [_table_html(*t) for t in tables(m)]
     ranked = report.ranked()
@@ -210,4 +225,3 @@ def to_html(report: Report) -> str:
 def write_reports(report: Report, out: Path) -> None:
     (out / "report.md").write_text(markdown(report), encoding="utf-8")
     (out / "report.html").write_text(to_html(report), encoding="utf-8")
-

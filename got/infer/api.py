@@ -29,7 +29,7 @@ import torch
 
 from got.eval.metrics import cut_loop
 from got.infer.inputs import MAX_PIXELS, ImageInput, InputError, describe, open_image, pdf_page_size
-from got.model.convert import CheckpointError, load_checkpoint, model_from_checkpoint, with_tokenizer
+from got.model.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, with_tokenizer
 from got.model.generate import decode_steps, generate
 from got.model.got import GOTModel
 from got.prompts import COLORS, TASKS, build_query, encode_prompt
@@ -73,11 +73,22 @@ class GOT:
     def prompt(self, request: Request) -> list[int]:
         return encode_prompt(self.tokenizer, request.query, len(request.views), self.cut.tokens)
 
-    def read(self, requests: Sequence[Request], *, max_new_tokens: int = 4096,
-             no_repeat_ngram_size: int = OFFICIAL_NGRAM, cut_loops: bool = False) -> list[Reading]:  # fmt: skip
+    def read(
+        self,
+        requests: Sequence[Request],
+        *,
+        max_new_tokens: int = 4096,
+        no_repeat_ngram_size: int = OFFICIAL_NGRAM,
+        cut_loops: bool = False,
+    ) -> list[Reading]:
         """The answers to requests decoded together in one batch (left-padded), in order."""
-        out = generate(self.model, [self.prompt(r) for r in requests], [r.views for r in requests],
-                       max_new_tokens=max_new_tokens, no_repeat_ngram_size=no_repeat_ngram_size)  # fmt: skip
+        out = generate(
+            self.model,
+            [self.prompt(r) for r in requests],
+            [r.views for r in requests],
+            max_new_tokens=max_new_tokens,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+        )
         return [self._reading(ids, max_new_tokens, cut_loops) for ids in out]
 
     def _reading(self, ids: list[int], max_new_tokens: int, cut_loops: bool) -> Reading:
@@ -88,12 +99,18 @@ class GOT:
             text = cut.strip() if cut_loops else text
         return Reading(text, len(ids), looping)
 
-    def stream(self, request: Request, *, max_new_tokens: int = 4096,
-               no_repeat_ngram_size: int = OFFICIAL_NGRAM) -> Iterator[str]:  # fmt: skip
+    def stream(
+        self, request: Request, *, max_new_tokens: int = 4096, no_repeat_ngram_size: int = OFFICIAL_NGRAM
+    ) -> Iterator[str]:
         """The answer in pieces as it is decoded; the pieces join to exactly what `read` returns."""
         eos, ids, shown, text = self.model.cfg.eos_token_id, [], "", ""
-        for token in decode_steps(self.model, [self.prompt(request)], [request.views], max_new_tokens=max_new_tokens,
-                                  no_repeat_ngram_size=no_repeat_ngram_size):  # fmt: skip
+        for token in decode_steps(
+            self.model,
+            [self.prompt(request)],
+            [request.views],
+            max_new_tokens=max_new_tokens,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+        ):
             token = int(token[0])
             if token == eos:
                 break
@@ -117,8 +134,15 @@ class GOT:
             min_size = (size * cols, size * rows)
         return open_image(source, min_size=min_size, max_pixels=self.max_pixels)
 
-    def request(self, source: ImageInput, ocr_type: str = "ocr", *, box: Sequence[float] | None = None,
-                color: str | None = None, crop: bool = False) -> Request:  # fmt: skip
+    def request(
+        self,
+        source: ImageInput,
+        ocr_type: str = "ocr",
+        *,
+        box: Sequence[float] | None = None,
+        color: str | None = None,
+        crop: bool = False,
+    ) -> Request:
         """The request of one image: plain or format, optionally box- or colour-guided, or multi-crop."""
         _check_type(ocr_type)
         if color is not None and color not in COLORS:
@@ -138,37 +162,100 @@ class GOT:
 
     # --- the official calls ----------------------------------------------------------------------------------
 
-    def chat(self, image: ImageInput, ocr_type: str = "ocr", box: Sequence[float] | None = None,
-             color: str | None = None, render: bool = False, save_render_file: str | Path | None = None,
-             max_new_tokens: int = 4096, *, no_repeat_ngram_size: int = OFFICIAL_NGRAM, stream: bool = False,
-             cut_loops: bool = False) -> str | Iterator[str]:  # fmt: skip
+    def chat(
+        self,
+        image: ImageInput,
+        ocr_type: str = "ocr",
+        box: Sequence[float] | None = None,
+        color: str | None = None,
+        render: bool = False,
+        save_render_file: str | Path | None = None,
+        max_new_tokens: int = 4096,
+        *,
+        no_repeat_ngram_size: int = OFFICIAL_NGRAM,
+        stream: bool = False,
+        cut_loops: bool = False,
+    ) -> str | Iterator[str]:
         """OCR of one image (GOT's `chat`). box: (x1, y1, x2, y2) or a point (x, y) in pixels of the image;
         color: "red", "green" or "blue", the frame drawn on the image. stream=True returns an iterator of text."""
         request = self.request(image, ocr_type, box=box, color=color)
-        return self._answer(request, ocr_type, image, render, save_render_file, stream, cut_loops,
-                            max_new_tokens=max_new_tokens, no_repeat_ngram_size=no_repeat_ngram_size)  # fmt: skip
+        return self._answer(
+            request,
+            ocr_type,
+            image,
+            render,
+            save_render_file,
+            stream,
+            cut_loops,
+            max_new_tokens=max_new_tokens,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+        )
 
-    def chat_crop(self, image: ImageInput, ocr_type: str = "ocr", render: bool = False,
-                  save_render_file: str | Path | None = None, max_new_tokens: int = 4096, *,
-                  no_repeat_ngram_size: int = 0, stream: bool = False, cut_loops: bool = False) -> str | Iterator[str]:  # fmt: skip
+    def chat_crop(
+        self,
+        image: ImageInput,
+        ocr_type: str = "ocr",
+        render: bool = False,
+        save_render_file: str | Path | None = None,
+        max_new_tokens: int = 4096,
+        *,
+        no_repeat_ngram_size: int = 0,
+        stream: bool = False,
+        cut_loops: bool = False,
+    ) -> str | Iterator[str]:
         """Multi-crop OCR of one large image (GOT's `chat_crop`): its tiles for its aspect ratio, then a thumbnail."""
         request = self.request(image, ocr_type, crop=True)
-        return self._answer(request, ocr_type, image, render, save_render_file, stream, cut_loops,
-                            max_new_tokens=max_new_tokens, no_repeat_ngram_size=no_repeat_ngram_size)  # fmt: skip
+        return self._answer(
+            request,
+            ocr_type,
+            image,
+            render,
+            save_render_file,
+            stream,
+            cut_loops,
+            max_new_tokens=max_new_tokens,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+        )
 
-    def chat_pages(self, pages: Sequence[ImageInput], ocr_type: str = "format", render: bool = False,
-                   save_render_file: str | Path | None = None, max_new_tokens: int = 4096, *,
-                   no_repeat_ngram_size: int = 0, stream: bool = False, cut_loops: bool = False) -> str | Iterator[str]:  # fmt: skip
+    def chat_pages(
+        self,
+        pages: Sequence[ImageInput],
+        ocr_type: str = "format",
+        render: bool = False,
+        save_render_file: str | Path | None = None,
+        max_new_tokens: int = 4096,
+        *,
+        no_repeat_ngram_size: int = 0,
+        stream: bool = False,
+        cut_loops: bool = False,
+    ) -> str | Iterator[str]:
         """One answer across several pages (GOT's multi-page prompt, which exists only with format)."""
         if ocr_type != "format":
             raise InputError(f"GOT's multi-page prompt asks for format only, not ocr_type={ocr_type!r}")
         request = self.pages_request(pages)
-        return self._answer(request, ocr_type, pages[0], render, save_render_file, stream, cut_loops,
-                            max_new_tokens=max_new_tokens, no_repeat_ngram_size=no_repeat_ngram_size)  # fmt: skip
+        return self._answer(
+            request,
+            ocr_type,
+            pages[0],
+            render,
+            save_render_file,
+            stream,
+            cut_loops,
+            max_new_tokens=max_new_tokens,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+        )
 
-    def ocr(self, images: Iterable[ImageInput], ocr_type: str = "ocr", batch_size: int = 8, stream: bool = False,
-            max_new_tokens: int = 4096, *, no_repeat_ngram_size: int = OFFICIAL_NGRAM,
-            cut_loops: bool = False) -> list[str] | Iterator[str]:  # fmt: skip
+    def ocr(
+        self,
+        images: Iterable[ImageInput],
+        ocr_type: str = "ocr",
+        batch_size: int = 8,
+        stream: bool = False,
+        max_new_tokens: int = 4096,
+        *,
+        no_repeat_ngram_size: int = OFFICIAL_NGRAM,
+        cut_loops: bool = False,
+    ) -> list[str] | Iterator[str]:
         """Plain or format OCR of many independent images, batch_size at a time. stream=True yields each text as
         its batch finishes, in order."""
         _check_type(ocr_type)
@@ -177,13 +264,26 @@ class GOT:
         texts = (
             reading.text
             for batch in batches(images, batch_size)
-            for reading in self.read([self.request(image, ocr_type) for image in batch], max_new_tokens=max_new_tokens,
-                                     no_repeat_ngram_size=no_repeat_ngram_size, cut_loops=cut_loops)
-        )  # fmt: skip
+            for reading in self.read(
+                [self.request(image, ocr_type) for image in batch],
+                max_new_tokens=max_new_tokens,
+                no_repeat_ngram_size=no_repeat_ngram_size,
+                cut_loops=cut_loops,
+            )
+        )
         return texts if stream else list(texts)
 
-    def _answer(self, request: Request, ocr_type: str, source: ImageInput, render: bool,
-                save_render_file: str | Path | None, stream: bool, cut_loops: bool, **decoding) -> str | Iterator[str]:  # fmt: skip
+    def _answer(
+        self,
+        request: Request,
+        ocr_type: str,
+        source: ImageInput,
+        render: bool,
+        save_render_file: str | Path | None,
+        stream: bool,
+        cut_loops: bool,
+        **decoding,
+    ) -> str | Iterator[str]:
         if stream:
             if cut_loops:
                 raise InputError("cut_loops needs the whole answer: it cannot be used with stream=True")
@@ -193,8 +293,15 @@ class GOT:
             self._render(text, ocr_type, source, save_render_file)
         return text
 
-    def _streamed(self, request: Request, ocr_type: str, source: ImageInput, render: bool,
-                  save_render_file: str | Path | None, **decoding) -> Iterator[str]:  # fmt: skip
+    def _streamed(
+        self,
+        request: Request,
+        ocr_type: str,
+        source: ImageInput,
+        render: bool,
+        save_render_file: str | Path | None,
+        **decoding,
+    ) -> Iterator[str]:
         pieces = []
         for piece in self.stream(request, **decoding):
             pieces.append(piece)
@@ -205,8 +312,13 @@ class GOT:
     def _render(self, text: str, ocr_type: str, source: ImageInput, path: str | Path | None) -> Path:
         from got.infer.html import save_render
 
-        return save_render(text, Path(path or DEFAULT_RENDER_FILE), kind="text" if ocr_type == "ocr" else None,
-                           title=describe(source), image=self.open(source))  # fmt: skip
+        return save_render(
+            text,
+            Path(path or DEFAULT_RENDER_FILE),
+            kind="text" if ocr_type == "ocr" else None,
+            title=describe(source),
+            image=self.open(source),
+        )
 
 
 def _check_type(ocr_type: str) -> None:
@@ -226,8 +338,14 @@ def _check_box(box: Sequence[float], size: tuple[int, int], name: str) -> None:
         raise InputError(f"box {list(box)} lies outside {name} ({width}x{height} pixels)")
 
 
-def load(path: str | Path, device: str = "cpu", dtype: str = "float32", *, tokenizer: str | Path | None = None,
-         layout: str = "auto") -> GOT:  # fmt: skip
+def load(
+    path: str | Path,
+    device: str = "cpu",
+    dtype: str = "float32",
+    *,
+    tokenizer: str | Path | None = None,
+    layout: str = "auto",
+) -> GOT:
     """A checkpoint ready to chat: the got, official or hf layout (found from its config.json), its tokenizer (or
     `tokenizer`, a *.tiktoken), on `device` in `dtype` (float32, bfloat16 or float16)."""
     if not isinstance(getattr(torch, dtype, None), torch.dtype):
@@ -236,9 +354,11 @@ def load(path: str | Path, device: str = "cpu", dtype: str = "float32", *, token
     if tokenizer is not None:
         with_tokenizer(ckpt, GOTTokenizer.from_file(tokenizer))
     if ckpt.tokenizer is None:
-        raise CheckpointError(f"{path} holds no tokenizer (*.tiktoken or tokenizer.json): pass tokenizer=PATH "
-                              "(for the released GOT weights, the qwen.tiktoken of the download; for a model "
-                              "trained here, the *.tiktoken it was trained with)")  # fmt: skip
+        raise CheckpointError(
+            f"{path} holds no tokenizer (*.tiktoken or tokenizer.json): pass tokenizer=PATH "
+            "(for the released GOT weights, the qwen.tiktoken of the download; for a model "
+            "trained here, the *.tiktoken it was trained with)"
+        )
     model = model_from_checkpoint(ckpt).to(device).eval()
     for p in model.parameters():  # parameters only, as transformers' from_pretrained(dtype=) and DeepSpeed's bf16
         p.data = p.data.to(getattr(torch, dtype))  # engine cast: the rotary inv_freq buffer stays fp32

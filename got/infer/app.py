@@ -65,8 +65,10 @@ log = logging.getLogger(__name__)
 PAGE = Path(__file__).resolve().parents[1] / "assets" / "demo_app.html"
 MAX_BODY = 64 * 2**20  # bytes of one request: a ~48 MB file, base64 in JSON
 DISPLAY_SIDE = 1600  # px, the longest side of the image the page shows (the box is scaled to the true size)
-CSP = ("default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src data:; "
-       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")  # fmt: skip
+CSP = (
+    "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 class RequestError(InputError):
@@ -126,8 +128,10 @@ def save_upload(payload: dict, folder: Path) -> Upload:
 def options(payload: dict) -> dict:
     """The chat options of a request, as the API takes them (the API checks their values)."""
     box = payload.get("box")
-    if box is not None and not (isinstance(box, list) and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)):  # fmt: skip
+    if box is not None and not (
+        isinstance(box, list)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)
+    ):
         raise InputError("box must be numbers: x1 y1 x2 y2, or a point x y, in pixels of the image")
     crop = payload.get("crop", False)
     if not isinstance(crop, bool):
@@ -173,8 +177,13 @@ class Demo:
             upload = save_upload(payload, folder)
             image = self.model.open(upload.source)
             page = upload.source[1] if upload.pages else None
-            return {"width": image.width, "height": image.height, "pages": upload.pages, "page": page,
-                    "image": display_uri(image)}  # fmt: skip
+            return {
+                "width": image.width,
+                "height": image.height,
+                "pages": upload.pages,
+                "page": page,
+                "image": display_uri(image),
+            }
 
     def run(self, payload: dict) -> Iterator[dict]:
         """The events of one answer. The first, {"options"}, comes once the input is read and checked: a bad
@@ -187,11 +196,18 @@ class Demo:
             with self.reading:  # the calls read the input now; the decoding waits for the iteration below
                 upload = save_upload(payload, folder)
                 if crop:
-                    pieces = self.model.chat_crop(upload.source, ocr_type, max_new_tokens=self.max_new_tokens,
-                                                  stream=True)  # fmt: skip
+                    pieces = self.model.chat_crop(
+                        upload.source, ocr_type, max_new_tokens=self.max_new_tokens, stream=True
+                    )
                 else:
-                    pieces = self.model.chat(upload.source, ocr_type, box=opts["box"], color=opts["color"],
-                                             max_new_tokens=self.max_new_tokens, stream=True)  # fmt: skip
+                    pieces = self.model.chat(
+                        upload.source,
+                        ocr_type,
+                        box=opts["box"],
+                        color=opts["color"],
+                        max_new_tokens=self.max_new_tokens,
+                        stream=True,
+                    )
             yield {"options": opts}
             text = []
             with self.decoding:
@@ -207,8 +223,13 @@ class Demo:
 
     def page(self, nonce: str) -> str:
         upload_cap = (MAX_BODY - 2**16) * 3 // 4  # the largest file whose base64 fits a request, with room for JSON
-        fields = {"NONCE": nonce, "CSS": CSS, "MODEL": escape(self.name), "MAX_NEW_TOKENS": str(self.max_new_tokens),
-                  "MAX_FILE": str(upload_cap)}  # fmt: skip
+        fields = {
+            "NONCE": nonce,
+            "CSS": CSS,
+            "MODEL": escape(self.name),
+            "MAX_NEW_TOKENS": str(self.max_new_tokens),
+            "MAX_FILE": str(upload_cap),
+        }
         return re.sub(r"\{\{(\w+)\}\}", lambda m: fields[m[1]], PAGE.read_text(encoding="utf-8"))
 
 
@@ -221,8 +242,12 @@ class Handler(BaseHTTPRequestHandler):
         if urlsplit(self.path).path != "/":
             return self.send_json(404, {"error": f"no page {urlsplit(self.path).path}"})
         nonce = secrets.token_urlsafe(16)
-        self.send_body(200, self.server.demo.page(nonce).encode(), "text/html; charset=utf-8",
-                       {"Content-Security-Policy": CSP.format(nonce=nonce)})  # fmt: skip
+        self.send_body(
+            200,
+            self.server.demo.page(nonce).encode(),
+            "text/html; charset=utf-8",
+            {"Content-Security-Policy": CSP.format(nonce=nonce)},
+        )
 
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
@@ -247,8 +272,11 @@ class Handler(BaseHTTPRequestHandler):
             raise RequestError(411, "a request needs its Content-Length")
         if int(length) > self.server.max_body:
             self.close_connection = True  # the body is never read
-            raise RequestError(413, f"the upload is {int(length) / 2**20:.1f} MB, over the "
-                                    f"{self.server.max_body / 2**20:.0f} MB cap of a request")  # fmt: skip
+            raise RequestError(
+                413,
+                f"the upload is {int(length) / 2**20:.1f} MB, over the "
+                f"{self.server.max_body / 2**20:.0f} MB cap of a request",
+            )
         try:
             payload = json.loads(self.rfile.read(int(length)))
         except ValueError:
@@ -287,8 +315,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_body(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
         self.send_response(status)
-        for key, value in {"Content-Type": content_type, "Content-Length": str(len(body)), "Cache-Control": "no-store",
-                           "X-Content-Type-Options": "nosniff", **(headers or {})}.items():  # fmt: skip
+        for key, value in {
+            "Content-Type": content_type,
+            "Content-Length": str(len(body)),
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            **(headers or {}),
+        }.items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)

@@ -53,7 +53,9 @@ def find_pages(inputs: Iterable[str | Path], errors: list[dict]) -> list[Page]:
     pages = []
     for item in map(Path, inputs):
         if item.is_dir():
-            files = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in (*IMAGE_SUFFIXES, PDF_SUFFIX))
+            files = sorted(
+                p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in (*IMAGE_SUFFIXES, PDF_SUFFIX)
+            )
             pages += [page for f in files for page in _file_pages(f, f.relative_to(item), errors)]
         elif item.is_file():
             pages += _file_pages(item, Path(item.name), errors)
@@ -115,8 +117,9 @@ def skip(out: Path, name: str, error: Exception | str) -> None:
     tqdm.write(f"skipped {name}: {error}")
 
 
-def ocr_files(reader: GOT, pages: list[Page], out: Path, opts: OcrOptions, *, progress: bool = True,
-              errors: Iterable[dict] = ()) -> dict:  # fmt: skip
+def ocr_files(
+    reader: GOT, pages: list[Page], out: Path, opts: OcrOptions, *, progress: bool = True, errors: Iterable[dict] = ()
+) -> dict:
     """Read every page not already in out/results.jsonl; `errors` (from find_pages) are recorded first. Returns
     counts: pages, resumed (done by an earlier run), done, failed, tokens."""
     out.mkdir(parents=True, exist_ok=True)
@@ -138,14 +141,26 @@ def ocr_files(reader: GOT, pages: list[Page], out: Path, opts: OcrOptions, *, pr
                 bar.update(len(batch))
                 continue
             start = time.perf_counter()
-            readings = reader.read([r for _, r in ready], max_new_tokens=opts.max_new_tokens,
-                                   no_repeat_ngram_size=ngram, cut_loops=opts.cut_loops)  # fmt: skip
+            readings = reader.read(
+                [r for _, r in ready],
+                max_new_tokens=opts.max_new_tokens,
+                no_repeat_ngram_size=ngram,
+                cut_loops=opts.cut_loops,
+            )
             seconds = (time.perf_counter() - start) / len(ready)
             for (page, _), reading in zip(ready, readings):
                 _write_text(out / (page.stem + suffix), reading.text)
-                _append(out / "results.jsonl", {"page": page.name, "file": page.stem + suffix, "text": reading.text,
-                                                "tokens": reading.new_tokens, "seconds": round(seconds, 3),
-                                                "looping": reading.looping})  # fmt: skip
+                _append(
+                    out / "results.jsonl",
+                    {
+                        "page": page.name,
+                        "file": page.stem + suffix,
+                        "text": reading.text,
+                        "tokens": reading.new_tokens,
+                        "seconds": round(seconds, 3),
+                        "looping": reading.looping,
+                    },
+                )
                 counts["done"] += 1
                 counts["tokens"] += reading.new_tokens
             bar.update(len(batch))
@@ -153,7 +168,9 @@ def ocr_files(reader: GOT, pages: list[Page], out: Path, opts: OcrOptions, *, pr
     return counts
 
 
-def _requests(reader: GOT, batch: list[Page], opts: OcrOptions, out: Path, counts: dict) -> Iterator[tuple[Page, Request]]:
+def _requests(
+    reader: GOT, batch: list[Page], opts: OcrOptions, out: Path, counts: dict
+) -> Iterator[tuple[Page, Request]]:
     for page in batch:
         try:
             yield page, reader.request(page.source, opts.ocr_type, box=opts.box, color=opts.color, crop=opts.crop)

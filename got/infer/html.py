@@ -37,15 +37,24 @@ log = logging.getLogger(__name__)
 THUMB_SIDE = 512  # px, the source image on a page
 # no script may run and nothing may be fetched, whatever an output smuggles into its SVG or markup
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-VEROVIO = {"inputFrom": "humdrum", "pageWidth": 2100, "pageHeight": 60000, "adjustPageHeight": True, "scale": 40,
-           "header": "none", "footer": "none"}  # fmt: skip
+VEROVIO = {
+    "inputFrom": "humdrum",
+    "pageWidth": 2100,
+    "pageHeight": 60000,
+    "adjustPageHeight": True,
+    "scale": 40,
+    "header": "none",
+    "footer": "none",
+}
 
 
 def unrendered(text: str, why: str, *, inline: bool = False) -> str:
     """The output as escaped text, under a note saying why it is not rendered."""
     if inline:
-        return (f'<span class="got-unrendered"><span class="got-note">{escape(why)}</span> '
-                f"<code>{escape(text)}</code></span>")  # fmt: skip
+        return (
+            f'<span class="got-unrendered"><span class="got-note">{escape(why)}</span> '
+            f"<code>{escape(text)}</code></span>"
+        )
     return f'<div class="got-unrendered"><p class="got-note">{escape(why)}</p><pre>{escape(text)}</pre></div>'
 
 
@@ -55,9 +64,12 @@ def notes_html(notes: list[str]) -> str:
 
 # --- SVG from the engines, made fit to sit inline in a page ------------------------------------------------------
 
-_SVG_STRIP = re.compile(r"<\?xml.*?\?>|<!DOCTYPE[^>]*>|<!--.*?-->|<metadata>.*?</metadata>"
-                        r"""|\sxmlns(?::\w+)?=(?:"[^"]*"|'[^']*')|\son\w+=(?:"[^"]*"|'[^']*')"""
-                        r"""|\s(?:xlink:)?href=(?:"[^#"][^"]*"|'[^#'][^']*')""", re.S | re.I)  # fmt: skip
+_SVG_STRIP = re.compile(
+    r"<\?xml.*?\?>|<!DOCTYPE[^>]*>|<!--.*?-->|<metadata>.*?</metadata>"
+    r"""|\sxmlns(?::\w+)?=(?:"[^"]*"|'[^']*')|\son\w+=(?:"[^"]*"|'[^']*')"""
+    r"""|\s(?:xlink:)?href=(?:"[^#"][^"]*"|'[^#'][^']*')""",
+    re.S | re.I,
+)
 
 
 def inline_svg(svg: str) -> str:
@@ -233,10 +245,15 @@ def tabular_html(source: str, inner: str, closed: bool) -> str:
 TABULAR = re.compile(r"\\begin\{tabular\}(?P<table>.*?)(?P<end>\\end\{tabular\}|\Z)", re.S)
 # a formula stays within its paragraph (no blank line) and does not hold its own opening delimiter, so that one
 # stray \( cannot swallow the text up to the next formula's \)
-MATH = re.compile(r"\\\[(?P<display>(?:(?!\n\s*\n|\\\[).)+?)(?<!\\)\\\]|\$\$(?P<dollars>(?:(?!\n\s*\n).)+?)\$\$"
-                  r"|\\\((?P<inline>(?:(?!\n\s*\n|\\\().)+?)(?<!\\)\\\)", re.S)  # fmt: skip
+MATH = re.compile(
+    r"\\\[(?P<display>(?:(?!\n\s*\n|\\\[).)+?)(?<!\\)\\\]|\$\$(?P<dollars>(?:(?!\n\s*\n).)+?)\$\$"
+    r"|\\\((?P<inline>(?:(?!\n\s*\n|\\\().)+?)(?<!\\)\\\)",
+    re.S,
+)
 STRAY = re.compile(r"\\[()\[\]]|\$\$|\\(?:begin|end)\{tabular\}")
 HOLD = re.compile("\ufdd0(\\d+)\ufdd1")  # noncharacters: never in real text, left alone by markdown-it
+
+
 # raw HTML is shown as text, and links and images (which could name a URL) stay text too
 @functools.cache
 def _md():
@@ -284,8 +301,10 @@ def smiles_html(text: str) -> str:
     drawer = rdMolDraw2D.MolDraw2DSVG(360, 280)
     rdMolDraw2D.PrepareAndDrawMolecule(drawer, mol)
     drawer.FinishDrawing()
-    return (f'<figure class="got-molecule">{inline_svg(drawer.GetDrawingText())}<figcaption>canonical SMILES: '
-            f'<code class="got-smiles">{escape(Chem.MolToSmiles(mol))}</code></figcaption></figure>')  # fmt: skip
+    return (
+        f'<figure class="got-molecule">{inline_svg(drawer.GetDrawingText())}<figcaption>canonical SMILES: '
+        f'<code class="got-smiles">{escape(Chem.MolToSmiles(mol))}</code></figcaption></figure>'
+    )
 
 
 # --- **kern -------------------------------------------------------------------------------------------------------
@@ -442,8 +461,14 @@ SMILES_CHARS = re.compile(r"[A-Za-z0-9@+\-\[\]()=#$/\\%.:*]+")
 SMILES_SYNTAX = re.compile(r"[\d()\[\]=#@/\\%]")
 CHAIN = re.compile(r"(?=.*[Cc])[BCNOPSFIcnops]{3,}")  # CCO, OCC...: atoms only, a carbon among them
 MARKDOWN = re.compile(r"\\\(|\\\[|\$\$|\\begin\{tabular\}|^#{1,6} |^\s*(?:[-*+]|\d+\.) |^\|.*\|\s*$|\*\*\S", re.M)
-RENDER = {"text": text_html, "markdown": markdown_html, "smiles": smiles_html, "kern": kern_html,
-          "chart": chart_html, "tikz": tikz_html}  # fmt: skip
+RENDER = {
+    "text": text_html,
+    "markdown": markdown_html,
+    "smiles": smiles_html,
+    "kern": kern_html,
+    "chart": chart_html,
+    "tikz": tikz_html,
+}
 KINDS = tuple(RENDER)
 
 
@@ -513,9 +538,11 @@ figure.got-molecule{margin:0}
 
 def document(title: str, body: str, style: str = "") -> str:
     """A complete HTML page around `body`: inline CSS, and a policy that lets nothing run or be fetched."""
-    return (f'<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" '
-            f'content="{CSP}"><title>{escape(title)}</title><style>{CSS}{style}</style></head>'
-            f"<body>{body}</body></html>")  # fmt: skip
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" '
+        f'content="{CSP}"><title>{escape(title)}</title><style>{CSS}{style}</style></head>'
+        f"<body>{body}</body></html>"
+    )
 
 
 def image_data_uri(image: Image.Image | str | Path) -> str:

@@ -47,14 +47,18 @@ def open_image(source: ImageInput, *, min_size: tuple[int, int] = (0, 0), max_pi
     if isinstance(source, (str, Path)):
         path = Path(source)
         if path.suffix.lower() == PDF_SUFFIX:
-            raise InputError(f"{path} is a PDF: pass a page as ({str(path)!r}, page_number), or use eval/ocr.py for every page")
+            raise InputError(
+                f"{path} is a PDF: pass a page as ({str(path)!r}, page_number), or use eval/ocr.py for every page"
+            )
         return _decode(_open_file(path), str(path), max_pixels)
     if isinstance(source, Image.Image):
         return _decode(source, "image", max_pixels)
     if isinstance(source, np.ndarray):
         return _from_array(source, max_pixels)
-    raise InputError(f"cannot read a {type(source).__name__} as an image: pass a path, a PIL image, a numpy array "
-                     "or a PDF page (path, page_number)")  # fmt: skip
+    raise InputError(
+        f"cannot read a {type(source).__name__} as an image: pass a path, a PIL image, a numpy array "
+        "or a PDF page (path, page_number)"
+    )
 
 
 def _open_file(path: Path) -> Image.Image:
@@ -74,7 +78,9 @@ def _decode(image: Image.Image, name: str, max_pixels: int) -> Image.Image:
     if width < 1 or height < 1:
         raise InputError(f"{name} is empty ({width}x{height})")
     if width * height > max_pixels:
-        raise InputError(f"{name} is {width}x{height} = {width * height / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP cap")
+        raise InputError(
+            f"{name} is {width}x{height} = {width * height / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP cap"
+        )
     try:
         return to_rgb(image)  # as the training loader decodes
     except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt pixel data surfaces only here

@@ -11,13 +11,17 @@ import math
 import re
 from html import escape
 
-TIKZ = re.compile(r"\\begin\{tikzpicture\}\s*(?:\[(?P<options>[^\]]*)\])?(?P<body>.*?)"
-                  r"(?P<end>\\end\{tikzpicture\}|\Z)", re.S)  # fmt: skip
+TIKZ = re.compile(
+    r"\\begin\{tikzpicture\}\s*(?:\[(?P<options>[^\]]*)\])?(?P<body>.*?)"
+    r"(?P<end>\\end\{tikzpicture\}|\Z)",
+    re.S,
+)
 COMMAND = re.compile(r"\s*\\(draw|fill|filldraw|clip|path)\b")
 NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 LENGTH = rf"{NUMBER}\s*(?:cm|mm|pt|in)?"
 UNITS = {"cm": 1.0, "mm": 0.1, "pt": 2.54 / 72.27, "in": 2.54, "": 1.0}
-STEP = re.compile(rf"""\s*(?:
+STEP = re.compile(
+    rf"""\s*(?:
     \[(?P<options>[^\]]*)\]
   | \(\s*(?P<x>{LENGTH})\s*,\s*(?P<y>{LENGTH})\s*\)
   | (?P<to>--)
@@ -27,14 +31,29 @@ STEP = re.compile(rf"""\s*(?:
   | (?P<rectangle>rectangle)
   | node\s*(?:\[(?P<anchor>[^\]]*)\])?\s*\{{(?P<label>[^{{}}]*)\}}
   | plot\s*\(\s*\\x\s*,\s*\{{(?P<expr>[^{{}}]*)\}}\s*\)
-)""", re.X)  # fmt: skip
+)""",
+    re.X,
+)
 PT = UNITS["pt"]
 LINE_WIDTH = 0.4 * PT  # TikZ's default line, dash pattern, dot and label size, in cm
 DASHES = {"dashed": f"{3 * PT:.4f} {3 * PT:.4f}", "dotted": f"{0.4 * PT:.4f} {2 * PT:.4f}", "solid": ""}
 FONT_SIZE, LABEL_GAP = 10 * PT, 0.12
 ANCHORS = {"above": (0, -1), "below": (0, 1), "left": (-1, 0), "right": (1, 0)}
-ARITHMETIC = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub,
-              ast.UAdd, ast.Constant, ast.Name, ast.Load)  # fmt: skip
+ARITHMETIC = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.Pow,
+    ast.USub,
+    ast.UAdd,
+    ast.Constant,
+    ast.Name,
+    ast.Load,
+)
 MAX_SAMPLES = 1000
 
 
@@ -78,8 +97,13 @@ class Picture:
 
     def statement(self, command: str, rest: str, source: str) -> None:
         opts = {"dash": "", "domain": (-5.0, 5.0), "samples": 25}  # TikZ's defaults
-        paint = {"draw": ' fill="none" stroke="currentColor"', "fill": ' fill="currentColor" stroke="none"',
-                 "filldraw": ' fill="currentColor" stroke="currentColor"', "clip": "", "path": ""}[command]  # fmt: skip
+        paint = {
+            "draw": ' fill="none" stroke="currentColor"',
+            "fill": ' fill="currentColor" stroke="none"',
+            "filldraw": ' fill="currentColor" stroke="currentColor"',
+            "clip": "",
+            "path": "",
+        }[command]
         shapes: list[tuple[str, object]] = []
         labels: list[tuple[tuple[float, float], str, str]] = []
         sub: list[tuple[float, float]] = []
@@ -182,8 +206,10 @@ class Picture:
         italic = ' font-style="italic"' if "$" in text else ""
         anchor = "end" if dx < 0 else "start" if dx > 0 else "middle"
         baseline = "auto" if dy < 0 else "hanging" if dy > 0 else "central"
-        return (f'<text x="{n(x)}" y="{n(y)}" font-size="{n(FONT_SIZE)}"{italic} text-anchor="{anchor}" '
-                f'dominant-baseline="{baseline}">{escape(text.replace("$", ""))}</text>')  # fmt: skip
+        return (
+            f'<text x="{n(x)}" y="{n(y)}" font-size="{n(FONT_SIZE)}"{italic} text-anchor="{anchor}" '
+            f'dominant-baseline="{baseline}">{escape(text.replace("$", ""))}</text>'
+        )
 
     def svg(self) -> str:
         if self.clip:
@@ -192,8 +218,10 @@ class Picture:
             xs, ys = [p[0] for p in self.points], [p[1] for p in self.points]
             x, y = min(xs) - 0.3, min(ys) - 0.3
             w, h = max(xs) + 0.3 - x, max(ys) + 0.3 - y
-        return (f'<svg class="got-tikz" viewBox="{n(x)} {n(y)} {n(w)} {n(h)}" width="{n(w)}cm" height="{n(h)}cm" '
-                f'stroke-width="{n(LINE_WIDTH)}" fill="currentColor">{"".join(self.elements)}</svg>')  # fmt: skip
+        return (
+            f'<svg class="got-tikz" viewBox="{n(x)} {n(y)} {n(w)} {n(h)}" width="{n(w)}cm" height="{n(h)}cm" '
+            f'stroke-width="{n(LINE_WIDTH)}" fill="currentColor">{"".join(self.elements)}</svg>'
+        )
 
 
 def split_statements(body: str) -> list[str]:

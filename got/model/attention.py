@@ -59,15 +59,29 @@ def sdpa_varlen_attention(
     packed = attention_mask is None and position_ids is not None and query.shape[2] == key.shape[2] > 1
     bounds = forward_bounds(position_ids, query.shape[0]) if packed else []
     if not packed or all(len(b) == 2 for b in bounds):
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
     gqa = query.shape[1] != key.shape[1]
     rows = []
     for b, row in enumerate(bounds):
-        rows.append(torch.cat([
-            F.scaled_dot_product_attention(query[b : b + 1, :, s:e], key[b : b + 1, :, s:e], value[b : b + 1, :, s:e],
-                                           dropout_p=dropout, scale=scaling, is_causal=True, enable_gqa=gqa)
-            for s, e in zip(row[:-1], row[1:])
-        ], dim=2))  # fmt: skip
+        rows.append(
+            torch.cat(
+                [
+                    F.scaled_dot_product_attention(
+                        query[b : b + 1, :, s:e],
+                        key[b : b + 1, :, s:e],
+                        value[b : b + 1, :, s:e],
+                        dropout_p=dropout,
+                        scale=scaling,
+                        is_causal=True,
+                        enable_gqa=gqa,
+                    )
+                    for s, e in zip(row[:-1], row[1:])
+                ],
+                dim=2,
+            )
+        )
     return torch.cat(rows).transpose(1, 2).contiguous(), None
 
 

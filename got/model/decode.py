@@ -85,12 +85,18 @@ class FusedDecodeStep:
             a, m = layer.self_attn, layer.mlp
             projections = (a.q_proj, a.k_proj, a.v_proj)
             qkv_bias = torch.cat([p.bias for p in projections]) if a.q_proj.bias is not None else None
-            self.layers.append(LayerWeights(
-                norm1=(layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon),
-                qkv=(torch.cat([p.weight for p in projections]), qkv_bias), o=_wb(a.o_proj),
-                norm2=(layer.post_attention_layernorm.weight, layer.post_attention_layernorm.variance_epsilon),
-                gate=_wb(m.gate_proj), up=_wb(m.up_proj), down=_wb(m.down_proj), act=m.act_fn,
-            ))  # fmt: skip
+            self.layers.append(
+                LayerWeights(
+                    norm1=(layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon),
+                    qkv=(torch.cat([p.weight for p in projections]), qkv_bias),
+                    o=_wb(a.o_proj),
+                    norm2=(layer.post_attention_layernorm.weight, layer.post_attention_layernorm.variance_epsilon),
+                    gate=_wb(m.gate_proj),
+                    up=_wb(m.up_proj),
+                    down=_wb(m.down_proj),
+                    act=m.act_fn,
+                )
+            )
         self.norm = (base.norm.weight, base.norm.variance_epsilon)
         # transformers' rotary embedding, for every position at once: freqs = position · inv_freq, cat, cos/sin.
         rotary = base.rotary_emb

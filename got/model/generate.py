@@ -143,14 +143,24 @@ def decode_steps(
     length, token = width, None  # token: the last step's, fed to the next
     for step in range(max_new_tokens):
         if step == 0:  # the prompt, through transformers: it fills the cache
-            out = base(inputs_embeds=embeds, attention_mask=mask[:, :width], position_ids=position_ids, cache=cache,
-                       use_cache=True)  # fmt: skip
+            out = base(
+                inputs_embeds=embeds,
+                attention_mask=mask[:, :width],
+                position_ids=position_ids,
+                cache=cache,
+                use_cache=True,
+            )
             hidden = out.last_hidden_state[:, -1]
         elif fused is not None:
             hidden = fused(token, position_ids[:, -1], length - 1, None if pad_mask is None else pad_mask[..., :length])
         else:
-            out = base(inputs_embeds=embed_tokens(token[:, None]), attention_mask=mask[:, :length],
-                       position_ids=position_ids, cache=cache, use_cache=True)  # fmt: skip
+            out = base(
+                inputs_embeds=embed_tokens(token[:, None]),
+                attention_mask=mask[:, :length],
+                position_ids=position_ids,
+                cache=cache,
+                use_cache=True,
+            )
             hidden = out.last_hidden_state[:, -1]
         logits = project(model.lm_head, hidden).float()
         if 0 < no_repeat_ngram_size <= length:
@@ -175,8 +185,16 @@ def generate(
     sampling: Sampling | None = None,
 ) -> list[list[int]]:
     """The continuation of each prompt until `<|im_end|>` (not included) or max_new_tokens (see decode_steps)."""
-    steps = list(decode_steps(model, prompts, images, max_new_tokens=max_new_tokens,
-                              no_repeat_ngram_size=no_repeat_ngram_size, sampling=sampling))  # fmt: skip
+    steps = list(
+        decode_steps(
+            model,
+            prompts,
+            images,
+            max_new_tokens=max_new_tokens,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+            sampling=sampling,
+        )
+    )
     if not steps:
         return [[] for _ in prompts]
     eos = model.cfg.eos_token_id

@@ -32,7 +32,9 @@ LEGACY_RUN_KEYS = ("attn_implementation", "loss_chunk_tokens", "decoder_grad_che
 class ComputeConfig:
     """How a run computes the model, not what the model is: chosen per run, never saved with the weights."""
 
-    attn_implementation: str = "sdpa_varlen"  # decoder attention: sdpa_varlen (SDPA per packed sample) | sdpa | eager | flash_attention_2
+    attn_implementation: str = (
+        "sdpa_varlen"  # decoder attention: sdpa_varlen (SDPA per packed sample) | sdpa | eager | flash_attention_2
+    )
     loss_chunk_tokens: int = 1024  # a chunk holds (tokens, vocab) fp32 logits: 0.6 GB at 151,860
     vision_grad_checkpointing: bool = False  # recompute each encoder block in backward
     decoder_grad_checkpointing: bool = False  # recompute each decoder layer in backward: less memory, ~1/3 more compute
@@ -53,20 +55,25 @@ class GOTConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.vision, (dict, VisionConfig)) or not isinstance(self.decoder, dict):
-            raise ValueError(f"model.vision and model.decoder must be mappings, got a {type(self.vision).__name__} "
-                             f"and a {type(self.decoder).__name__}")  # fmt: skip
+            raise ValueError(
+                f"model.vision and model.decoder must be mappings, got a {type(self.vision).__name__} "
+                f"and a {type(self.decoder).__name__}"
+            )
         if isinstance(self.vision, dict):
             unknown = sorted(set(self.vision) - set(VisionConfig.__dataclass_fields__))
             if unknown:
-                raise ValueError(f"unknown vision config keys {unknown}; expected {sorted(VisionConfig.__dataclass_fields__)}")
+                raise ValueError(
+                    f"unknown vision config keys {unknown}; expected {sorted(VisionConfig.__dataclass_fields__)}"
+                )
             self.vision = VisionConfig(**self.vision)
         if self.decoder and "model_type" not in self.decoder:
             raise ValueError("model.decoder must name its transformers model_type (e.g. qwen2, opt)")
         theta, rope = self.decoder.get("rope_theta"), self.decoder.get("rope_parameters") or {}
         if theta is not None and "rope_theta" in rope and float(theta) != float(rope["rope_theta"]):
             # transformers 5 would silently keep rope_parameters' value
-            raise ValueError(f"model.decoder sets rope_theta={theta} and rope_parameters.rope_theta="
-                             f"{rope['rope_theta']}: keep one")  # fmt: skip
+            raise ValueError(
+                f"model.decoder sets rope_theta={theta} and rope_parameters.rope_theta={rope['rope_theta']}: keep one"
+            )
         self.crop_tiles = tuple(self.crop_tiles)
         self.views  # an impossible tile range fails here, not in a loader worker
 
@@ -102,21 +109,26 @@ class GOTModel(nn.Module):
         self.compute = compute = compute or ComputeConfig()
         self.vision = VisionEncoder(cfg.vision, compute.vision_grad_checkpointing)
         if decoder is None:
-            decoder = AutoModelForCausalLM.from_config(cfg.decoder_config(), attn_implementation=compute.attn_implementation)
+            decoder = AutoModelForCausalLM.from_config(
+                cfg.decoder_config(), attn_implementation=compute.attn_implementation
+            )
         if compute.decoder_grad_checkpointing:  # non-reentrant: correct with frozen inputs (LoRA, frozen embeddings)
             decoder.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         self.decoder = decoder
         self.projector = Projector(cfg.vision.out_channels, cfg.projector_channels, self.d_model)
 
     @classmethod
-    def with_pretrained_decoder(cls, cfg: GOTConfig, path: str | Path, compute: ComputeConfig | None = None,
-                                dtype: torch.dtype | None = None) -> "GOTModel":  # fmt: skip
+    def with_pretrained_decoder(
+        cls, cfg: GOTConfig, path: str | Path, compute: ComputeConfig | None = None, dtype: torch.dtype | None = None
+    ) -> "GOTModel":
         """A fresh encoder and projector in front of a decoder loaded from a local transformers directory."""
         path = Path(path)
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"decoder path {path} has no config.json (expected a local transformers model)")
         compute = compute or ComputeConfig()
-        decoder = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=compute.attn_implementation)
+        decoder = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype, attn_implementation=compute.attn_implementation
+        )
         vocab = cfg.decoder.get("vocab_size")
         if vocab and vocab != decoder.config.vocab_size:  # one GOT tokenizer for every decoder
             decoder.resize_token_embeddings(vocab)

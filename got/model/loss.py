@@ -86,13 +86,16 @@ def linear_cross_entropy(
     return total / targets.numel() if targets.numel() else total
 
 
-def token_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk_tokens: int = 1024) -> torch.Tensor:
+def token_logprobs(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk_tokens: int = 1024
+) -> torch.Tensor:
     """log p(target) of each row of `hidden @ weight.T`, differentiable, a chunk of rows at a time: each chunk's
     (chunk, vocab) logits are recomputed in backward rather than kept (the RL loss needs every token's value,
     not only their sum).
 
     hidden: (N, d); weight: (vocab, d); targets: (N,).
     """
+
     def chunk_logprobs(h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         logits = (h @ weight.T).float()
         return logits.gather(1, t[:, None]).squeeze(1) - torch.logsumexp(logits, dim=-1)

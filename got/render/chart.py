@@ -48,7 +48,7 @@ class ChartConfig:
     # matplotlib reads only face 0 of a collection, and draws nothing with AR PL UMing
     exclude_fonts: tuple[str, ...] = ("uming",)
     styles: tuple[str, ...] = ("default", "ggplot", "seaborn-v0_8-whitegrid", "bmh", "classic", "fast")
-    degrade: effects.DegradeConfig = field(default_factory=lambda: effects.DegradeConfig(p=0.5, rotate=0.8, warp=0.008))  # fmt: skip
+    degrade: effects.DegradeConfig = field(default_factory=lambda: effects.DegradeConfig(p=0.5, rotate=0.8, warp=0.008))
     text: text.TextConfig = text.TextConfig()
 
 
@@ -76,7 +76,9 @@ class ChartContent:
     def target(self) -> str:
         """The OneChart-style dict: values by category, nested by series when there are several."""
         values = next(iter(self.data.values())) if len(self.data) == 1 else self.data
-        return repr({"title": self.title, "source": None, "x_title": self.x_title, "y_title": self.y_title, "values": values})  # fmt: skip
+        return repr(
+            {"title": self.title, "source": None, "x_title": self.x_title, "y_title": self.y_title, "values": values}
+        )
 
 
 def _categories(rng: random.Random, cfg: ChartConfig, lang: str, n: int) -> list[str]:
@@ -115,12 +117,29 @@ def sample_chart(rng: random.Random, cfg: ChartConfig) -> ChartContent:
     title = text.phrase(rng, lang, *cfg.title_words[lang], cfg=cfg.text) if rng.random() < cfg.title_p else None
     with_axes = kind != "pie" and rng.random() < cfg.axis_titles_p
     x_title, y_title = (text.phrase(rng, lang, *label, cfg=cfg.text) for _ in range(2)) if with_axes else (None, None)
-    usable = [f for f in fonts.faces(lang, cfg.text.fonts) if f.index == 0 and not any(x in f.path for x in cfg.exclude_fonts)]  # fmt: skip
+    usable = [
+        f for f in fonts.faces(lang, cfg.text.fonts) if f.index == 0 and not any(x in f.path for x in cfg.exclude_fonts)
+    ]
     face, font_size, w = rng.choice(usable), rng.uniform(*cfg.font_size), rng.uniform(*cfg.figsize)
     size, style = (w, w * rng.uniform(*cfg.aspect)), rng.choice(cfg.styles)
     start_angle, markers = rng.uniform(0, 360), [rng.choice(MARKERS) for _ in series]  # a pie starts anywhere
-    return ChartContent(lang, kind, cats, data, decimals, title, x_title, y_title, face, font_size, size, style,
-                        start_angle, markers, effects.sample_degradation(rng, cfg.degrade))  # fmt: skip
+    return ChartContent(
+        lang,
+        kind,
+        cats,
+        data,
+        decimals,
+        title,
+        x_title,
+        y_title,
+        face,
+        font_size,
+        size,
+        style,
+        start_angle,
+        markers,
+        effects.sample_degradation(rng, cfg.degrade),
+    )
 
 
 def _plot(ax, c: ChartContent, fp: FontProperties) -> None:
@@ -128,8 +147,13 @@ def _plot(ax, c: ChartContent, fp: FontProperties) -> None:
     if c.kind == "pie":
         values = list(next(iter(c.data.values())).values())
         total = sum(values)
-        ax.pie(values, labels=c.categories, autopct=lambda p: _fmt(p * total / 100, c.decimals),
-               startangle=c.start_angle, textprops={"fontproperties": fp})  # fmt: skip
+        ax.pie(
+            values,
+            labels=c.categories,
+            autopct=lambda p: _fmt(p * total / 100, c.decimals),
+            startangle=c.start_angle,
+            textprops={"fontproperties": fp},
+        )
         return
     width = 0.8 / len(c.data)
     for i, (s, marker) in enumerate(zip(c.data, c.markers)):
@@ -137,7 +161,15 @@ def _plot(ax, c: ChartContent, fp: FontProperties) -> None:
         if c.kind == "line":
             ax.plot(range(len(c.categories)), ys, marker=marker, label=s)
             for x, y in enumerate(ys):
-                ax.annotate(_fmt(y, c.decimals), (x, y), textcoords="offset points", xytext=(0, 5), ha="center", fontproperties=fp, fontsize=8)  # fmt: skip
+                ax.annotate(
+                    _fmt(y, c.decimals),
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(0, 5),
+                    ha="center",
+                    fontproperties=fp,
+                    fontsize=8,
+                )
         else:
             xs = [j + (i - (len(c.data) - 1) / 2) * width for j in range(len(c.categories))]
             bars = (ax.bar if c.kind == "bar" else ax.barh)(xs, ys, width, label=s)
@@ -170,8 +202,9 @@ def _arrange(fig: Figure, ax, c: ChartContent, fp: FontProperties) -> None:
         ax.legend(prop=fp, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=ncol, borderaxespad=0.3)
     top = (2.5 * em if c.title else em) + legend_h
     if c.kind != "pie":
-        fig.subplots_adjust(left=min(0.45, left / fig_w), bottom=min(0.4, bottom / fig_h), right=0.97,
-                            top=1 - min(0.45, top / fig_h))  # fmt: skip
+        fig.subplots_adjust(
+            left=min(0.45, left / fig_w), bottom=min(0.4, bottom / fig_h), right=0.97, top=1 - min(0.45, top / fig_h)
+        )
     # an explicit title position spares matplotlib a pass over the tick labels' extents to place it
     axes_h = fig_h * (fig.subplotpars.top - fig.subplotpars.bottom)
     ax.set_title(c.title or "", fontproperties=fp, y=1.0 + legend_h / axes_h)
@@ -188,7 +221,14 @@ def draw_chart(c: ChartContent) -> Sample:
         canvas.draw()
         image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB")
     image, _ = effects.degrade(image, c.degradation)
-    return Sample([image], c.target, task="format", lang=c.lang, source="render/chart", extra={"kind": c.kind, "font": c.face.name})  # fmt: skip
+    return Sample(
+        [image],
+        c.target,
+        task="format",
+        lang=c.lang,
+        source="render/chart",
+        extra={"kind": c.kind, "font": c.face.name},
+    )
 
 
 def render_chart(rng: random.Random, cfg: ChartConfig) -> Sample:

@@ -73,7 +73,8 @@ class DocumentConfig:
     inline_math_p: float = 0.3  # format paragraphs that carry inline formulas
     inline_formulas: tuple[int, int] = (1, 2)  # in such a paragraph
     inline_grammar: formula.GrammarConfig = field(
-        default_factory=lambda: formula.GrammarConfig(depth=(1, 1), env_p=0.0, classic_p=0.05))  # fmt: skip
+        default_factory=lambda: formula.GrammarConfig(depth=(1, 1), env_p=0.0, classic_p=0.05)
+    )
     ink: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (0, 0, 0), (0, 0, 0), (45, 45, 45), (20, 30, 90), (60, 35, 20))
     paper: effects.PaperConfig = field(default_factory=effects.PaperConfig)
     degrade: effects.DegradeConfig = field(default_factory=effects.DegradeConfig)
@@ -94,8 +95,14 @@ def sample_typography(rng: random.Random, cfg: DocumentConfig, lang: str, width:
     fc, ink = cfg.text.fonts, rng.choice(cfg.ink)
     size = round(width * rng.uniform(*cfg.font_size))
     indent = size * (2 if lang == "zh" else rng.randint(*cfg.indent)) if rng.random() < cfg.indent_p else 0
-    body = layout.Style(fonts.pick(rng, lang, bold=False, italic=False, cfg=fc), size, ink, rng.uniform(*cfg.spacing),
-                        "justify" if rng.random() < cfg.justify_p else "left", indent)  # fmt: skip
+    body = layout.Style(
+        fonts.pick(rng, lang, bold=False, italic=False, cfg=fc),
+        size,
+        ink,
+        rng.uniform(*cfg.spacing),
+        "justify" if rng.random() < cfg.justify_p else "left",
+        indent,
+    )
     heading_face = fonts.pick(rng, lang, bold=True, italic=False, cfg=fc)
     heading_size = round(size * rng.uniform(*cfg.heading_scale))
     return Typography(ink, body, layout.Style(heading_face, heading_size, ink, 1.3))
@@ -127,7 +134,9 @@ class ListBlock:
         style = layout.Style(b.face, b.size, b.color, b.spacing, "left")
         for i, item in enumerate(self.items):
             marker, md = (f"{i + 1}. ", f"{i + 1}. ") if self.numbered else (self.bullet, "- ")
-            if not page.place_text("item", item, style, marker=marker, md_prefix=md, space_before=self.gap * (0.3 if i else 1)):  # fmt: skip
+            if not page.place_text(
+                "item", item, style, marker=marker, md_prefix=md, space_before=self.gap * (0.3 if i else 1)
+            ):
                 return False
         return True
 
@@ -142,7 +151,7 @@ class DisplayFormula:
     def place(self, page: layout.Page, t: Typography) -> bool:
         img, _ = engines.mathjax(self.latex, t.body.size * self.scale, color=formula.hex_color(t.ink))
         if img.width > page.col_width:
-            img = img.resize((int(page.col_width), max(1, int(img.height * page.col_width / img.width))), Image.LANCZOS)  # fmt: skip
+            img = img.resize((int(page.col_width), max(1, int(img.height * page.col_width / img.width))), Image.LANCZOS)
         return page.place_image("formula", img, formula.wrap(self.latex, True), space_before=self.gap)
 
 
@@ -272,8 +281,15 @@ def _sample_blocks(rng: random.Random, cfg: DocumentConfig, c: PageContent, max_
     return blocks
 
 
-def sample_page(rng: random.Random, cfg: DocumentConfig, lang: str, fmt: bool, size: tuple[int, int],
-                max_blocks: int = 200, typography: Typography | None = None) -> PageContent:  # fmt: skip
+def sample_page(
+    rng: random.Random,
+    cfg: DocumentConfig,
+    lang: str,
+    fmt: bool,
+    size: tuple[int, int],
+    max_blocks: int = 200,
+    typography: Typography | None = None,
+) -> PageContent:
     """A page's content; typography (from sample_typography) gives the pages of one document the same fonts,
     sizes and ink."""
     w, _ = size
@@ -374,7 +390,12 @@ def text_lines(page: layout.Page, block: layout.Block) -> list[layout.Line]:
 
 
 def union(lines: list[layout.Line]) -> effects.Box:
-    return (min(ln.box[0] for ln in lines), min(ln.box[1] for ln in lines), max(ln.box[2] for ln in lines), max(ln.box[3] for ln in lines))  # fmt: skip
+    return (
+        min(ln.box[0] for ln in lines),
+        min(ln.box[1] for ln in lines),
+        max(ln.box[2] for ln in lines),
+        max(ln.box[3] for ln in lines),
+    )
 
 
 def text_blocks(page: layout.Page, what: str) -> list[layout.Block]:
@@ -411,7 +432,9 @@ def draw_document(c: DocumentContent) -> Sample:
     extra = {"kind": c.kind, **page.meta}
     if c.kind == "page":
         image, _ = effects.degrade(page.image, c.degradation)
-        return Sample([image], page.text(fmt), task="format" if fmt else "ocr", lang=lang, source="render/document", extra=extra)  # fmt: skip
+        return Sample(
+            [image], page.text(fmt), task="format" if fmt else "ocr", lang=lang, source="render/document", extra=extra
+        )
     texts = text_blocks(page, "block to slice")
     if c.kind == "line":
         lines = [pick([ln for b in texts for ln in b.lines], c.pick)]
@@ -419,7 +442,9 @@ def draw_document(c: DocumentContent) -> Sample:
         lines = text_lines(page, pick(texts, c.pick))
     crop = page.image.crop(tuple(round(v) for v in pad_box(page, union(lines), c.pad)))
     image, _ = effects.degrade(crop, c.degradation)
-    return Sample([image], "\n".join(ln.text for ln in lines), task="ocr", lang=lang, source="render/document", extra=extra)  # fmt: skip
+    return Sample(
+        [image], "\n".join(ln.text for ln in lines), task="ocr", lang=lang, source="render/document", extra=extra
+    )
 
 
 def render_document(rng: random.Random, cfg: DocumentConfig) -> Sample:

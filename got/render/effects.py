@@ -103,7 +103,9 @@ def draw_paper(size: tuple[int, int], p: Paper | None) -> Image.Image:
     lum = Image.fromarray(np.clip(coarse, 0, 255).astype(np.uint8), "L").resize(size, Image.BICUBIC)
     if p.grain is not None:
         lum = ImageChops.add(lum, grain(size, p.grain), 1.0, -128)
-    shifted = [lum.point([min(255, max(0, round(v + d))) for v in range(256)]) for d in (p.warmth * 0.3, 0.0, -p.warmth)]  # fmt: skip
+    shifted = [
+        lum.point([min(255, max(0, round(v + d))) for v in range(256)]) for d in (p.warmth * 0.3, 0.0, -p.warmth)
+    ]
     return Image.merge("RGB", shifted)
 
 
@@ -190,8 +192,13 @@ class Tilt:
         w, h = size
         a = np.deg2rad(self.angle)
         cx, cy = w / 2, h / 2
-        rot = np.array([[np.cos(a), -np.sin(a), cx - cx * np.cos(a) + cy * np.sin(a)],
-                        [np.sin(a), np.cos(a), cy - cx * np.sin(a) - cy * np.cos(a)], [0, 0, 1]])  # fmt: skip
+        rot = np.array(
+            [
+                [np.cos(a), -np.sin(a), cx - cx * np.cos(a) + cy * np.sin(a)],
+                [np.sin(a), np.cos(a), cy - cx * np.sin(a) - cy * np.cos(a)],
+                [0, 0, 1],
+            ]
+        )
         corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], float)
         return homography(corners, corners + np.array(self.shifts) * (w, h)) @ rot
 

@@ -34,9 +34,15 @@ class Worker:
 
     def _start(self) -> None:
         self.proc = subprocess.Popen(
-            self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env={**os.environ, **(self.env or {})}, text=True, encoding="utf-8", bufsize=1,
-        )  # fmt: skip
+            self.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **(self.env or {})},
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+        )
         self.pid = os.getpid()
 
     def close(self) -> None:

@@ -43,6 +43,10 @@ def ocr(image: Image.Image, lang: str, psm: int = 3, scale: float = 1.0) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "in.png"
         image.convert("RGB").save(path)
-        out = subprocess.run(["tesseract", str(path), "stdout", "-l", TESSERACT_LANGS[lang], "--psm", str(psm)],
-                             capture_output=True, text=True, check=True)  # fmt: skip
+        out = subprocess.run(
+            ["tesseract", str(path), "stdout", "-l", TESSERACT_LANGS[lang], "--psm", str(psm)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     return out.stdout

@@ -29,18 +29,43 @@ class FontConfig:
     dirs: tuple[str, ...] = ("/usr/share/fonts", "/usr/share/texmf/fonts", "~/.local/share/fonts", "~/.fonts")
     # "pattern" or "pattern:face-index" (for .ttc collections); matched against the file name
     en: tuple[str, ...] = (
-        "DejaVuSans.ttf", "DejaVuSans-*.ttf", "DejaVuSansCondensed*.ttf", "DejaVuSerif*.ttf", "DejaVuSansMono*.ttf",
-        "Liberation*-*.ttf", "NotoSans-*.ttf", "NotoSerif-*.ttf", "NotoSansDisplay-*.ttf", "NotoSerifDisplay-*.ttf",
-        "C059-*.otf", "P052-*.otf", "Nimbus*-*.otf", "URWBookman-*.otf", "URWGothic-*.otf", "texgyre*-*.otf",
+        "DejaVuSans.ttf",
+        "DejaVuSans-*.ttf",
+        "DejaVuSansCondensed*.ttf",
+        "DejaVuSerif*.ttf",
+        "DejaVuSansMono*.ttf",
+        "Liberation*-*.ttf",
+        "NotoSans-*.ttf",
+        "NotoSerif-*.ttf",
+        "NotoSansDisplay-*.ttf",
+        "NotoSerifDisplay-*.ttf",
+        "C059-*.otf",
+        "P052-*.otf",
+        "Nimbus*-*.otf",
+        "URWBookman-*.otf",
+        "URWGothic-*.otf",
+        "texgyre*-*.otf",
         "cmun*.ttf",
-    )  # fmt: skip
+    )
     zh: tuple[str, ...] = (
-        "NotoSansCJK-*.ttc:2", "NotoSerifCJK-*.ttc:2", "wqy-*.ttc:0", "ukai.ttc:0", "uming.ttc:0", "LXGWWenKai*.ttf",
-    )  # fmt: skip
+        "NotoSansCJK-*.ttc:2",
+        "NotoSerifCJK-*.ttc:2",
+        "wqy-*.ttc:0",
+        "ukai.ttc:0",
+        "uming.ttc:0",
+        "LXGWWenKai*.ttf",
+    )
     # script, symbol and hairline faces: real, but they would teach the model to read ornaments
     exclude: tuple[str, ...] = (
-        "*ExtraLight*", "*Thin*", "*-math*", "DejaVuMathTeXGyre*", "texgyrechorus*", "Z003*", "D050000L*", "StandardSymbols*",
-    )  # fmt: skip
+        "*ExtraLight*",
+        "*Thin*",
+        "*-math*",
+        "DejaVuMathTeXGyre*",
+        "texgyrechorus*",
+        "Z003*",
+        "D050000L*",
+        "StandardSymbols*",
+    )
 
 
 @dataclass(frozen=True)
@@ -92,9 +117,7 @@ def faces(lang: str, cfg: FontConfig = FontConfig()) -> tuple[Face, ...]:
             if face not in found and basic <= _cmap(face.path, face.index):
                 found.append(face)
     if not found:
-        raise RuntimeError(
-            f"no {lang} fonts found under {cfg.dirs}; run scripts/setup_system.sh to install them"
-        )
+        raise RuntimeError(f"no {lang} fonts found under {cfg.dirs}; run scripts/setup_system.sh to install them")
     return tuple(found)
 
 
@@ -105,8 +128,14 @@ def charset(lang: str, cfg: FontConfig = FontConfig()) -> frozenset[str]:
     return frozenset.intersection(*sets) | frozenset(" \n")
 
 
-def pick(rng: random.Random, lang: str, *, bold: bool | None = None, italic: bool | None = False,
-         cfg: FontConfig = FontConfig()) -> Face:  # fmt: skip
+def pick(
+    rng: random.Random,
+    lang: str,
+    *,
+    bold: bool | None = None,
+    italic: bool | None = False,
+    cfg: FontConfig = FontConfig(),
+) -> Face:
     """A random face; bold/italic None means either. Falls back to any face when no face has the style."""
     all_faces = faces(lang, cfg)
     styled = [f for f in all_faces if (bold is None or f.bold == bold) and (italic is None or f.italic == italic)]

@@ -12,21 +12,29 @@ from got.data.sample import Sample
 from got.render import effects, engines
 
 VARS = list("abcdefghkmnpqrstuvwxyz") + ["x", "y", "z", "t", "n"]
-GREEK = r"\alpha \beta \gamma \delta \epsilon \theta \lambda \mu \nu \pi \rho \sigma \tau \phi \psi \omega \Gamma \Delta \Theta \Lambda \Sigma \Phi \Omega".split()  # fmt: skip
+GREEK = r"\alpha \beta \gamma \delta \epsilon \theta \lambda \mu \nu \pi \rho \sigma \tau \phi \psi \omega \Gamma \Delta \Theta \Lambda \Sigma \Phi \Omega".split()
 RELATIONS = r"= = = < > \leq \geq \neq \approx \equiv \sim \propto".split()
 BINOPS = r"+ + - - \cdot \times \pm".split()
 FUNCS = r"\sin \cos \tan \log \ln \exp".split()
 ACCENTS = r"\hat \bar \vec \tilde \dot \mathbf".split()
 CLASSICS = (
-    r"E = mc^{2}", r"x = \frac{-b \pm \sqrt{b^{2} - 4ac}}{2a}", r"e^{i \pi} + 1 = 0",
-    r"\int_{-\infty}^{\infty} e^{-x^{2}} \, dx = \sqrt{\pi}", r"\sum_{n=1}^{\infty} \frac{1}{n^{2}} = \frac{\pi^{2}}{6}",
-    r"\nabla \cdot \mathbf{E} = \frac{\rho}{\varepsilon_{0}}", r"a^{2} + b^{2} = c^{2}",
+    r"E = mc^{2}",
+    r"x = \frac{-b \pm \sqrt{b^{2} - 4ac}}{2a}",
+    r"e^{i \pi} + 1 = 0",
+    r"\int_{-\infty}^{\infty} e^{-x^{2}} \, dx = \sqrt{\pi}",
+    r"\sum_{n=1}^{\infty} \frac{1}{n^{2}} = \frac{\pi^{2}}{6}",
+    r"\nabla \cdot \mathbf{E} = \frac{\rho}{\varepsilon_{0}}",
+    r"a^{2} + b^{2} = c^{2}",
     r"f(x) = \frac{1}{\sigma \sqrt{2 \pi}} e^{-\frac{(x - \mu)^{2}}{2 \sigma^{2}}}",
-    r"\frac{\partial u}{\partial t} = \alpha \nabla^{2} u", r"P(A \mid B) = \frac{P(B \mid A) P(A)}{P(B)}",
-    r"\lim_{x \to 0} \frac{\sin x}{x} = 1", r"(a + b)^{n} = \sum_{k=0}^{n} \binom{n}{k} a^{k} b^{n-k}",
-    r"i \hbar \frac{\partial}{\partial t} \Psi = \hat{H} \Psi", r"\det(A - \lambda I) = 0",
-    r"F = G \frac{m_{1} m_{2}}{r^{2}}", r"\oint_{C} \mathbf{F} \cdot d\mathbf{r} = 0",
-)  # fmt: skip
+    r"\frac{\partial u}{\partial t} = \alpha \nabla^{2} u",
+    r"P(A \mid B) = \frac{P(B \mid A) P(A)}{P(B)}",
+    r"\lim_{x \to 0} \frac{\sin x}{x} = 1",
+    r"(a + b)^{n} = \sum_{k=0}^{n} \binom{n}{k} a^{k} b^{n-k}",
+    r"i \hbar \frac{\partial}{\partial t} \Psi = \hat{H} \Psi",
+    r"\det(A - \lambda I) = 0",
+    r"F = G \frac{m_{1} m_{2}}{r^{2}}",
+    r"\oint_{C} \mathbf{F} \cdot d\mathbf{r} = 0",
+)
 ENVIRONMENTS = ("pmatrix", "bmatrix", "vmatrix", "cases", "aligned")
 
 
@@ -45,9 +53,19 @@ class GrammarConfig:
     decimal: tuple[float, float] = (0.0, 10.0)
     decimal_places: tuple[int, int] = (1, 2)
     # a term's kind (at depth 0 always an atom)
-    kinds: dict[str, float] = field(default_factory=lambda: {
-        "atom": 0.3, "power": 0.15, "subscript": 0.1, "fraction": 0.12, "root": 0.07, "function": 0.08,
-        "delimited": 0.08, "accent": 0.05, "operator": 0.05})  # fmt: skip
+    kinds: dict[str, float] = field(
+        default_factory=lambda: {
+            "atom": 0.3,
+            "power": 0.15,
+            "subscript": 0.1,
+            "fraction": 0.12,
+            "root": 0.07,
+            "function": 0.08,
+            "delimited": 0.08,
+            "accent": 0.05,
+            "operator": 0.05,
+        }
+    )
     root_index_p: float = 0.25  # \sqrt[n]{...} rather than \sqrt{...}
     root_index: tuple[int, int] = (3, 5)
     function_atom_p: float = 0.5  # \sin x rather than \sin(...)
@@ -102,7 +120,10 @@ def _environment(rng: random.Random, g: GrammarConfig, depth: int) -> str:
     newline = r" \\ "
     kind = rng.choice(ENVIRONMENTS)
     if kind == "cases":
-        rows = [rf"{_expr(rng, g, depth)} & \text{{if }} {rng.choice(VARS)} {rng.choice(RELATIONS[3:7])} {_atom(rng, g)}" for _ in range(rng.randint(*g.env_rows))]  # fmt: skip
+        rows = [
+            rf"{_expr(rng, g, depth)} & \text{{if }} {rng.choice(VARS)} {rng.choice(RELATIONS[3:7])} {_atom(rng, g)}"
+            for _ in range(rng.randint(*g.env_rows))
+        ]
         return rf"{rng.choice(['f(x)', 'g(t)', '|x|'])} = \begin{{cases}} {newline.join(rows)} \end{{cases}}"
     if kind == "aligned":
         rows = [rf"{_expr(rng, g, depth)} &= {_expr(rng, g, depth)}" for _ in range(rng.randint(*g.env_rows))]
@@ -167,8 +188,9 @@ def draw_formula(c: FormulaContent) -> Sample:
     canvas = effects.draw_paper((math.width + pad[0] + pad[2], math.height + pad[1] + pad[3]), c.paper)
     canvas.paste(math, (pad[0], pad[1]), math)
     image, _ = effects.degrade(canvas, c.degradation)
-    return Sample([image], wrap(c.latex, c.display), task="format", lang="en", source="render/formula",
-                  extra={"size": c.size})  # fmt: skip
+    return Sample(
+        [image], wrap(c.latex, c.display), task="format", lang="en", source="render/formula", extra={"size": c.size}
+    )
 
 
 def render_formula(rng: random.Random, cfg: FormulaConfig) -> Sample:

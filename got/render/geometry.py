@@ -22,8 +22,16 @@ SS = 2  # supersampling factor
 class GeometryConfig:
     shapes: tuple[int, int] = (2, 6)
     extent: float = 5.0  # coordinates lie in [-extent, extent] cm
-    weights: dict[str, float] = field(default_factory=lambda: {
-        "segment": 1.0, "polygon": 1.0, "circle": 1.0, "ellipse": 0.5, "parabola": 0.5, "line": 0.5})  # fmt: skip
+    weights: dict[str, float] = field(
+        default_factory=lambda: {
+            "segment": 1.0,
+            "polygon": 1.0,
+            "circle": 1.0,
+            "ellipse": 0.5,
+            "parabola": 0.5,
+            "line": 0.5,
+        }
+    )
     # where shapes sit: centres of polygons, circles and ellipses, a line's two points, a parabola's vertex, each
     # coordinate within this fraction of the extent
     centre_spread: float = 0.5
@@ -52,7 +60,14 @@ def _pt(p: tuple[float, float]) -> str:
     return f"({_num(p[0])},{_num(p[1])})"
 
 
-ANCHORS = {"above": (0, -1), "below": (0, 1), "left": (-1, 0), "right": (1, 0), "above right": (1, -1), "below left": (-1, 1)}  # fmt: skip
+ANCHORS = {
+    "above": (0, -1),
+    "below": (0, 1),
+    "left": (-1, 0),
+    "right": (1, 0),
+    "above right": (1, -1),
+    "below left": (-1, 1),
+}
 
 
 class Figure:
@@ -120,8 +135,12 @@ class Figure:
         k = round(rng.choice([-1, 1]) * rng.uniform(*cfg.parabola_k), 1) or 0.5  # either way up, never flat
         w = round(rng.uniform(*cfg.parabola_width), 1)
         xs = [h - w + 2 * w * i / 60 for i in range(61)]
-        self.draw("poly", [(x, k * (x - h) ** 2 + v) for x in xs], False,
-                  rf"[domain={_num(h - w)}:{_num(h + w)}] plot (\x, {{{_num(k)}*(\x-({_num(h)}))^2+({_num(v)})}})")  # fmt: skip
+        self.draw(
+            "poly",
+            [(x, k * (x - h) ** 2 + v) for x in xs],
+            False,
+            rf"[domain={_num(h - w)}:{_num(h + w)}] plot (\x, {{{_num(k)}*(\x-({_num(h)}))^2+({_num(v)})}})",
+        )
 
     def add(self, kind: str) -> None:
         if kind in ("segment", "polygon"):
@@ -213,4 +232,11 @@ def _dash(draw: ImageDraw.ImageDraw, a: tuple[float, float], b: tuple[float, flo
     step = 4 * lw
     for i in range(int(length // step) + 1):
         t0, t1 = i * step / length if length else 0, min(1.0, (i * step + step / 2) / length) if length else 0
-        draw.line(((a[0] + (b[0] - a[0]) * t0, a[1] + (b[1] - a[1]) * t0), (a[0] + (b[0] - a[0]) * t1, a[1] + (b[1] - a[1]) * t1)), fill=255, width=lw)  # fmt: skip
+        draw.line(
+            (
+                (a[0] + (b[0] - a[0]) * t0, a[1] + (b[1] - a[1]) * t0),
+                (a[0] + (b[0] - a[0]) * t1, a[1] + (b[1] - a[1]) * t1),
+            ),
+            fill=255,
+            width=lw,
+        )

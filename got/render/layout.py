@@ -55,6 +55,7 @@ def draw_text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, fon
             draw.draw.draw_bitmap((xi + (x >> 6) + g[1][0], yi + g[1][1]), g[0], ink)
         x += g[2]
 
+
 @dataclass
 class Style:
     face: fonts.Face
@@ -113,7 +114,12 @@ class Page:
 
     def __init__(self, image: Image.Image, margins: tuple[int, int, int, int], columns: int, gutter: int):
         self.image, self.draw = image, ImageDraw.Draw(image)
-        self.left, self.top, self.right, self.bottom = margins[0], margins[1], image.width - margins[2], image.height - margins[3]  # fmt: skip
+        self.left, self.top, self.right, self.bottom = (
+            margins[0],
+            margins[1],
+            image.width - margins[2],
+            image.height - margins[3],
+        )
         self.n, self.gutter = columns, gutter
         self.col, self.y, self.columns_top = 0, self.top, self.top
         self.blocks: list[Block] = []
@@ -195,7 +201,9 @@ class Page:
     def _line_width(self, line: str, style: Style, math: list[Math]) -> float:
         return sum(self._width(" " if u.isspace() else u, style, math) for u in _UNIT.findall(line))
 
-    def _draw_line(self, line: str, x: float, baseline: float, style: Style, gap_extra: float, math: list[Math]) -> None:  # fmt: skip
+    def _draw_line(
+        self, line: str, x: float, baseline: float, style: Style, gap_extra: float, math: list[Math]
+    ) -> None:
         """Draws one line; gap_extra widens each space (justification)."""
         if not math and not gap_extra:
             draw_text(self.draw, (x, baseline), line, style.font, style.color)
@@ -220,8 +228,18 @@ class Page:
                 run += u
         flush(x)
 
-    def place_text(self, kind: str, text: str, style: Style, *, md_prefix: str = "", marker: str = "",
-                   space_before: float = 0, math: list[Math] = (), full_width: bool = False) -> bool:  # fmt: skip
+    def place_text(
+        self,
+        kind: str,
+        text: str,
+        style: Style,
+        *,
+        md_prefix: str = "",
+        marker: str = "",
+        space_before: float = 0,
+        math: list[Math] = (),
+        full_width: bool = False,
+    ) -> bool:
         """Flow a text block. marker (e.g. a bullet) is drawn before the first line with a hanging indent and is part
         of the plain text; md_prefix starts the markdown ("## ", "- ")."""
         math = list(math)
@@ -242,7 +260,12 @@ class Page:
             natural, avail = self._line_width(line, style, math), width - indent
             gaps = sum(u.isspace() for u in _UNIT.findall(line))
             # a justified line stretched past twice its spaces is left ragged (TeX would hyphenate instead)
-            justify = style.align == "justify" and i < len(spans) - 1 and gaps and avail - natural <= 2 * gaps * self._width(" ", style, math)  # fmt: skip
+            justify = (
+                style.align == "justify"
+                and i < len(spans) - 1
+                and gaps
+                and avail - natural <= 2 * gaps * self._width(" ", style, math)
+            )
             x0 += (avail - natural) / 2 if style.align == "center" else 0
             baseline = self.y + (lh - ascent - descent) / 2 + ascent
             if i == 0 and marker:
@@ -250,7 +273,9 @@ class Page:
             self._draw_line(line, x0, baseline, style, (avail - natural) / gaps if justify else 0.0, math)
             right = x0 + (avail if justify else natural)
             left = x0 - marker_w if i == 0 and marker else x0
-            block.lines.append(Line((marker if i == 0 else "") + line, (left, baseline - ascent, right, baseline + descent)))  # fmt: skip
+            block.lines.append(
+                Line((marker if i == 0 else "") + line, (left, baseline - ascent, right, baseline + descent))
+            )
             self.y += lh
         if not block.lines:
             return False
@@ -261,7 +286,9 @@ class Page:
         self.blocks.append(block)
         return len(block.lines) == len(spans)
 
-    def place_image(self, kind: str, image: Image.Image, md: str, *, space_before: float = 0, align: str = "center") -> bool:  # fmt: skip
+    def place_image(
+        self, kind: str, image: Image.Image, md: str, *, space_before: float = 0, align: str = "center"
+    ) -> bool:
         """A formula or table: moves to the next column if it does not fit here; False (and nothing drawn) if it fits
         nowhere. The image must be RGBA (drawn over the paper) and no wider than a column."""
         if image.width > self.col_width:

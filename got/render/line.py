@@ -20,6 +20,8 @@ from got.data.sample import Sample
 from got.render import effects, engines, fonts, text
 
 KINDS = ("phrase", "word", "letters")
+STYLES = {"plain": "{}", "bold": "**{}**", "italic": "*{}*"}  # a line's style -> its markdown (task format)
+TASKS = ("ocr", "format")
 _WORD = re.compile(r"[A-Za-z]+")
 _TRIES = 50  # paragraphs tried for a word or phrase of the asked length before the sample is given up
 
@@ -32,6 +34,10 @@ class LineConfig:
     kinds: dict[str, float] = field(default_factory=lambda: {"phrase": 1.0})
     chars: tuple[int, int] = (3, 12)  # length of a phrase in characters, of a word or letters in letters
     faces: tuple[str, ...] = ()  # font file names (e.g. DejaVuSerif-Bold.ttf), one drawn per line; (): any regular
+    # the whole line's style: plain (in `faces`), bold or italic (in style_faces[style]; none named: any such face)
+    styles: dict[str, float] = field(default_factory=lambda: {"plain": 1.0})
+    style_faces: dict[str, tuple[str, ...]] = field(default_factory=dict)  # e.g. {bold: [DejaVuSansMono-Bold.ttf]}
+    task: str = "ocr"  # ocr: the label is the text; format: its markdown, **bold** or *italic* by the line's style
     font_size: tuple[int, int] = (28, 28)  # px
     margin: tuple[float, float] = (0.3, 0.3)  # blank round the text, in font sizes
     pitch_chars: int = 0  # 0: the strip fits the text; N: a fixed strip, N average letters wide, text at its left,
@@ -44,10 +50,15 @@ class LineConfig:
     text: text.TextConfig = text.TextConfig()
 
     def __post_init__(self) -> None:
-        if unknown := sorted(set(self.kinds) - set(KINDS)):
-            raise ValueError(f"line: unknown kinds {unknown}, expected some of {list(KINDS)}")
-        if not self.kinds or min(self.kinds.values()) < 0 or sum(self.kinds.values()) <= 0:
-            raise ValueError(f"line: kinds need non-negative weights, some positive, got {self.kinds}")
+        for name, allowed in (("kinds", KINDS), ("styles", STYLES), ("style_faces", STYLES)):
+            if unknown := sorted(set(getattr(self, name)) - set(allowed)):
+                raise ValueError(f"line: unknown {name} {unknown}, expected some of {list(allowed)}")
+        for name in ("kinds", "styles"):
+            weights = getattr(self, name)
+            if not weights or min(weights.values()) < 0 or sum(weights.values()) <= 0:
+                raise ValueError(f"line: {name} need non-negative weights, some positive, got {weights}")
+        if self.task not in TASKS:
+            raise ValueError(f"line: task {self.task!r} is not one of {list(TASKS)}")
         for name in ("chars", "font_size"):
             lo, hi = getattr(self, name)
             if not 1 <= lo <= hi:
@@ -91,10 +102,11 @@ def _line_text(rng: random.Random, lang: str, cfg: LineConfig) -> str:
     return _word(rng, lang, cfg) if kind == "word" else _phrase(rng, lang, cfg)
 
 
-def _face(rng: random.Random, lang: str, cfg: LineConfig) -> fonts.Face:
-    if not cfg.faces:
-        return fonts.pick(rng, lang, bold=False, italic=False, cfg=cfg.text.fonts)
-    name = rng.choice(cfg.faces)
+def _face(rng: random.Random, lang: str, cfg: LineConfig, style: str) -> fonts.Face:
+    names = cfg.faces if style == "plain" else cfg.style_faces.get(style, ())
+    if not names:
+        return fonts.pick(rng, lang, bold=style == "bold", italic=style == "italic", cfg=cfg.text.fonts)
+    name = rng.choice(names)
     named = [f for f in fonts.faces(lang, cfg.text.fonts) if f.path.endswith("/" + name)]
     if not named:
         raise engines.RenderError(f"font {name!r} is not installed for {lang} (run scripts/setup_system.sh)")
@@ -110,6 +122,8 @@ class LineContent:
     margin: int  # px
     pitch_chars: int  # LineConfig.pitch_chars
     crop: bool
+    style: str  # plain | bold | italic
+    task: str  # ocr | format
     degradation: effects.Degradation | None
 
 
@@ -118,26 +132,57 @@ def sample_line(rng: random.Random, cfg: LineConfig) -> LineContent:
     line = _line_text(rng, lang, cfg)
     if not line.strip():
         raise engines.RenderError("empty line")
-    face, size = _face(rng, lang, cfg), rng.randint(*cfg.font_size)
+    style = rng.choices(list(cfg.styles), list(cfg.styles.values()))[0]
+    face, size = _face(rng, lang, cfg, style), rng.randint(*cfg.font_size)
     margin = round(size * rng.uniform(*cfg.margin))
-    return LineContent(lang, line, face, size, margin, cfg.pitch_chars, cfg.crop,
-                       effects.sample_degradation(rng, cfg.degrade))  # fmt: skip
+    return LineContent(
+        lang,
+        line,
+        face,
+        size,
+        margin,
+        cfg.pitch_chars,
+        cfg.crop,
+        style,
+        cfg.task,
+        effects.sample_degradation(rng, cfg.degrade),
+    )
+
+
+def _extent(c: LineContent) -> tuple[int, int]:
+    """The text's left and right edge in the font's coordinates; with pitch_chars, the fixed strip's."""
+    font = fonts.font(c.face, c.size)
+    left, _, right, _ = font.getbbox(c.text)
+    if c.pitch_chars:  # the strip and the text's start do not move with the text
+        return 0, max(right, round(font.getlength(string.ascii_lowercase) / 26 * c.pitch_chars))
+    return left, right
+
+
+def text_origin(c: LineContent) -> tuple[int, int]:
+    """Where draw_line puts the text (PIL's anchor "la": left, ascender) on the strip, in pixels."""
+    return c.margin - _extent(c)[0], c.margin
 
 
 def draw_line(c: LineContent) -> Sample:
     font = fonts.font(c.face, c.size)
     ascent, descent = font.getmetrics()
-    left, _, right, _ = font.getbbox(c.text)
-    if c.pitch_chars:  # the strip and the text's start do not move with the text
-        left, right = 0, max(right, round(font.getlength(string.ascii_lowercase) / 26 * c.pitch_chars))
+    left, right = _extent(c)
     width, height = right - left + 2 * c.margin, ascent + descent + 2 * c.margin
     if c.crop:  # a whole number of squares: the loader's grid is then one row of tiles (see LineConfig.crop)
         width = -(-width // height) * height
     image = Image.new("RGB", (width, height), "white")
-    ImageDraw.Draw(image).text((c.margin - left, c.margin), c.text, font=font, fill="black")
+    ImageDraw.Draw(image).text(text_origin(c), c.text, font=font, fill="black")
     image, _ = effects.degrade(image, c.degradation)
-    return Sample([image], c.text, task="ocr", lang=c.lang, source="render/line", crop=c.crop,
-                  extra={"font": c.face.name, "size": c.size})  # fmt: skip
+    label = STYLES[c.style].format(c.text) if c.task == "format" else c.text
+    return Sample(
+        [image],
+        label,
+        task=c.task,
+        lang=c.lang,
+        source="render/line",
+        crop=c.crop,
+        extra={"font": c.face.name, "size": c.size},
+    )
 
 
 def render_line(rng: random.Random, cfg: LineConfig) -> Sample:

@@ -21,9 +21,15 @@ class MulticropConfig:
     # smaller, shorter pages than documents (the stitched image is still 1100-2400 px long); no tilt or warp of
     # the whole montage (a 2-3 Mpx perspective resample was a third of a sample's time); half the inline formulas of
     # documents (each is a MathJax call)
-    document: document.DocumentConfig = field(default_factory=lambda: document.DocumentConfig(
-        width=(560, 800), aspect=(0.6, 0.95), font_size=(0.02, 0.028), inline_math_p=0.15,
-        degrade=effects.DegradeConfig(rotate=0.0, warp=0.0)))  # fmt: skip
+    document: document.DocumentConfig = field(
+        default_factory=lambda: document.DocumentConfig(
+            width=(560, 800),
+            aspect=(0.6, 0.95),
+            font_size=(0.02, 0.028),
+            inline_math_p=0.15,
+            degrade=effects.DegradeConfig(rotate=0.0, warp=0.0),
+        )
+    )
 
 
 @dataclass
@@ -52,8 +58,15 @@ def draw_multicrop(c: MulticropContent) -> Sample:
     for i, page in enumerate(pages):
         sheet.paste(page.image, (i * w, 0) if c.horizontal else (0, i * h))
     image, _ = effects.degrade(sheet, c.degradation)
-    return Sample([image], "\n\n".join(p.text(True) for p in pages), task="format", lang=c.pages[0].lang,
-                  source="render/multicrop", crop=True, extra={"pages": n, "horizontal": c.horizontal})  # fmt: skip
+    return Sample(
+        [image],
+        "\n\n".join(p.text(True) for p in pages),
+        task="format",
+        lang=c.pages[0].lang,
+        source="render/multicrop",
+        crop=True,
+        extra={"pages": n, "horizontal": c.horizontal},
+    )
 
 
 def render_multicrop(rng: random.Random, cfg: MulticropConfig) -> Sample:

@@ -17,9 +17,17 @@ class MultipageConfig:
     blocks: tuple[int, int] = (1, 3)  # per page: short pages
     # short pages: a half-height canvas with a larger relative body size (14-26 px), so ~8-15 lines a page; fewer
     # inline formulas (MathJax) and effects per page than documents, since a sample has 5 pages on average
-    document: document.DocumentConfig = field(default_factory=lambda: document.DocumentConfig(
-        width=(520, 720), aspect=(0.4, 0.75), font_size=(0.026, 0.036), title_p=0.3, header_p=0.15,
-        inline_math_p=0.15, degrade=effects.DegradeConfig(each_p=0.35)))  # fmt: skip
+    document: document.DocumentConfig = field(
+        default_factory=lambda: document.DocumentConfig(
+            width=(520, 720),
+            aspect=(0.4, 0.75),
+            font_size=(0.026, 0.036),
+            title_p=0.3,
+            header_p=0.15,
+            inline_math_p=0.15,
+            degrade=effects.DegradeConfig(each_p=0.35),
+        )
+    )
 
 
 @dataclass
@@ -43,8 +51,14 @@ def sample_multipage(rng: random.Random, cfg: MultipageConfig) -> MultipageConte
 def draw_multipage(c: MultipageContent) -> Sample:
     pages = [document.draw_page(p) for p in c.pages]
     images = [effects.degrade(page.image, d)[0] for page, d in zip(pages, c.degradations)]
-    return Sample(images, "\n\n".join(p.text(True) for p in pages), task="format", lang=c.pages[0].lang,
-                  source="render/multipage", extra={"pages": len(images)})  # fmt: skip
+    return Sample(
+        images,
+        "\n\n".join(p.text(True) for p in pages),
+        task="format",
+        lang=c.pages[0].lang,
+        source="render/multipage",
+        extra={"pages": len(images)},
+    )
 
 
 def render_multipage(rng: random.Random, cfg: MultipageConfig) -> Sample:

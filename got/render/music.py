@@ -69,7 +69,9 @@ def _halve(token: str) -> str:
         return re.sub(r"^\*M(\d+)/(\d+)$", lambda m: f"*M{m[1]}/{int(m[2]) * 2}", token)
     if token.startswith(("=", "!")) or token == ".":
         return token
-    return " ".join(re.sub(r"\d+", lambda m: "1" if m[0] == "0" else str(int(m[0]) * 2), sub, count=1) for sub in token.split(" "))  # fmt: skip
+    return " ".join(
+        re.sub(r"\d+", lambda m: "1" if m[0] == "0" else str(int(m[0]) * 2), sub, count=1) for sub in token.split(" ")
+    )
 
 
 def excerpt(rng: random.Random, cfg: MusicConfig) -> str:
@@ -110,7 +112,7 @@ def excerpt(rng: random.Random, cfg: MusicConfig) -> str:
 def _scale(rng: random.Random, cfg: MusicConfig) -> tuple[list[str], str]:
     """The seven diatonic pitch classes of a random major key, in kern spelling, and its *k[] signature."""
     fifths = rng.randint(*cfg.key_fifths)
-    acc = {c: "#" for c in SHARPS[:fifths]} if fifths > 0 else {c: "-" for c in FLATS[: -fifths]}
+    acc = {c: "#" for c in SHARPS[:fifths]} if fifths > 0 else {c: "-" for c in FLATS[:-fifths]}
     return [c + acc.get(c, "") for c in "cdefgab"], "*k[" + "".join(c + a for c, a in acc.items()) + "]"
 
 
@@ -122,7 +124,9 @@ def _kern_pitch(step: int, scale: list[str]) -> str:
     return (letter * (octave + 1) if octave >= 0 else letter.upper() * -octave) + acc
 
 
-def _voice(rng: random.Random, cfg: MusicConfig, scale: list[str], measure: float, measures: int, low: int, high: int) -> list[tuple[float, str]]:  # fmt: skip
+def _voice(
+    rng: random.Random, cfg: MusicConfig, scale: list[str], measure: float, measures: int, low: int, high: int
+) -> list[tuple[float, str]]:
     """(onset in quarters, token) pairs, barlines included, each measure filled exactly; the voice starts anywhere
     in its range."""
     out, t, step = [], 0.0, rng.randint(low, high)
@@ -146,7 +150,13 @@ def synthesise(rng: random.Random, cfg: MusicConfig) -> str:
     voices = [_voice(rng, cfg, scale, METERS[meter], measures, low, high) for _, low, high in parts]
     # time-align the voices: one row per onset, "." where a voice holds its note
     times = sorted({t for v in voices for t, tok in v if not tok.startswith("=")})
-    rows = [["**kern"] * len(parts), [c for c, _, _ in parts], [key] * len(parts), [f"*M{meter}"] * len(parts), ["=1-"] * len(parts)]  # fmt: skip
+    rows = [
+        ["**kern"] * len(parts),
+        [c for c, _, _ in parts],
+        [key] * len(parts),
+        [f"*M{meter}"] * len(parts),
+        ["=1-"] * len(parts),
+    ]
     notes = [{t: tok for t, tok in v if not tok.startswith("=")} for v in voices]
     bars = {t: tok for t, tok in voices[0] if tok.startswith("=")}
     for t in times:
@@ -170,14 +180,30 @@ class MusicContent:
 def sample_music(rng: random.Random, cfg: MusicConfig) -> MusicContent:
     real = rng.random() < cfg.real_p
     kern = excerpt(rng, cfg) if real else synthesise(rng, cfg)
-    return MusicContent(kern, real, rng.randint(*cfg.page_width), rng.randint(*cfg.scale),
-                        effects.sample_paper(rng, cfg.paper), effects.sample_degradation(rng, cfg.degrade))  # fmt: skip
+    return MusicContent(
+        kern,
+        real,
+        rng.randint(*cfg.page_width),
+        rng.randint(*cfg.scale),
+        effects.sample_paper(rng, cfg.paper),
+        effects.sample_degradation(rng, cfg.degrade),
+    )
 
 
 def draw_music(c: MusicContent) -> Sample:
-    options = {"inputFrom": "humdrum", "pageWidth": c.page_width, "pageHeight": 60000, "adjustPageHeight": True,
-               "scale": c.scale, "header": "none", "footer": "none", "pageMarginLeft": 50, "pageMarginRight": 50,
-               "pageMarginTop": 50, "pageMarginBottom": 50}  # fmt: skip
+    options = {
+        "inputFrom": "humdrum",
+        "pageWidth": c.page_width,
+        "pageHeight": 60000,
+        "adjustPageHeight": True,
+        "scale": c.scale,
+        "header": "none",
+        "footer": "none",
+        "pageMarginLeft": 50,
+        "pageMarginRight": 50,
+        "pageMarginTop": 50,
+        "pageMarginBottom": 50,
+    }
     svg, pages = engines.verovio(c.kern, options)
     if pages != 1:
         raise engines.RenderError(f"excerpt engraved on {pages} pages")

@@ -68,9 +68,15 @@ class RenderJob:
     @property
     def prefix(self) -> str:
         """Names the dataset: everything that decides its samples, and nothing that does not (workers, part)."""
-        ident = {"version": SAMPLES_VERSION, "types": self.types, "weights": [self.weights.get(t, 1.0) for t in self.types],
-                 "seed": self.seed, "num": self.num, "shard_size": self.shard_size,
-                 "configs": {t: self.overrides(t) for t in self.types}}  # fmt: skip
+        ident = {
+            "version": SAMPLES_VERSION,
+            "types": self.types,
+            "weights": [self.weights.get(t, 1.0) for t in self.types],
+            "seed": self.seed,
+            "num": self.num,
+            "shard_size": self.shard_size,
+            "configs": {t: self.overrides(t) for t in self.types},
+        }
         return "render-" + hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -105,8 +111,14 @@ def _render_chunk(chunk: int) -> tuple[int, Counter, list[str]]:
     job, configs, counter = _state["job"], _state["configs"], _state["counter"]
     failed, errors, written = Counter(), [], 0
     start, stop = chunk * job.shard_size, min(job.num, (chunk + 1) * job.shard_size)
-    with ShardWriter(job.out, prefix=job.prefix, max_count=job.shard_size + 1, max_bytes=1 << 62,
-                     image_format=job.image_format, start_index=chunk) as writer:  # fmt: skip
+    with ShardWriter(
+        job.out,
+        prefix=job.prefix,
+        max_count=job.shard_size + 1,
+        max_bytes=1 << 62,
+        image_format=job.image_format,
+        start_index=chunk,
+    ) as writer:
         for index in range(start, stop):
             name, rng = pick(job, index)
             try:
@@ -155,8 +167,14 @@ def run(job: RenderJob, progress: bool = True) -> dict:
             pool.join()
     bar.update(counter.value - bar.n)
     bar.close()
-    return {"written": written, "failed": dict(failed), "skipped_shards": len(done), "errors": errors[:20],
-            "seconds": round(time.time() - start, 2), "prefix": job.prefix}  # fmt: skip
+    return {
+        "written": written,
+        "failed": dict(failed),
+        "skipped_shards": len(done),
+        "errors": errors[:20],
+        "seconds": round(time.time() - start, 2),
+        "prefix": job.prefix,
+    }
 
 
 def _next_with_progress(results, pool, counter, bar):

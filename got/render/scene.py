@@ -50,8 +50,16 @@ def _line(rng: random.Random, lang: str, cfg: SceneConfig) -> str:
     if rng.random() < cfg.phrase_p:
         return text.phrase(rng, lang, lo, hi, cfg.text)
     fake = text.fake(rng, lang)
-    made = rng.choice([fake.company, fake.street_address, fake.phone_number, fake.city, fake.name,
-                       lambda: f"{rng.choice('$€£¥')}{rng.uniform(*cfg.price):.2f}"])()  # fmt: skip
+    made = rng.choice(
+        [
+            fake.company,
+            fake.street_address,
+            fake.phone_number,
+            fake.city,
+            fake.name,
+            lambda: f"{rng.choice('$€£¥')}{rng.uniform(*cfg.price):.2f}",
+        ]
+    )()
     return text.drawable(made, lang, cfg.text)
 
 
@@ -100,8 +108,21 @@ def sample_scene(rng: random.Random, cfg: SceneConfig) -> SceneContent:
     shadow, align, font_size = rng.random() < cfg.shadow_p, rng.choice(list(ALIGN_X)), w * rng.uniform(*cfg.font_size)
     attempts = [_attempt(rng, cfg, len(lines)) for _ in range(cfg.retries)]
     soft = rng.uniform(*cfg.soft) if rng.random() < cfg.soft_p else None
-    return SceneContent(lang, size, lines, background, face, jitter, outline, shadow, align, font_size, attempts, soft,
-                        effects.sample_degradation(rng, cfg.degrade))  # fmt: skip
+    return SceneContent(
+        lang,
+        size,
+        lines,
+        background,
+        face,
+        jitter,
+        outline,
+        shadow,
+        align,
+        font_size,
+        attempts,
+        soft,
+        effects.sample_degradation(rng, cfg.degrade),
+    )
 
 
 def _text_layer(c: SceneContent, colour, font_size: float, a: Attempt) -> Image.Image:
@@ -112,8 +133,15 @@ def _text_layer(c: SceneContent, colour, font_size: float, a: Attempt) -> Image.
     for ln, spacing in zip(c.lines, a.spacings):
         if c.shadow:
             draw.text((x + 3, y + 3), ln, font=font, fill=(0, 0, 0, 140), anchor=c.align)
-        draw.text((x, y), ln, font=font, fill=colour + (255,), anchor=c.align, stroke_width=c.outline,
-                  stroke_fill=other + (255,))  # fmt: skip
+        draw.text(
+            (x, y),
+            ln,
+            font=font,
+            fill=colour + (255,),
+            anchor=c.align,
+            stroke_width=c.outline,
+            stroke_fill=other + (255,),
+        )
         y += font_size * spacing
     return layer
 
@@ -144,8 +172,9 @@ def draw_scene(c: SceneContent) -> Sample:
         text_img = text_img.filter(ImageFilter.GaussianBlur(c.soft))
     background.paste(text_img, dst[:2], text_img)
     image, _ = effects.degrade(background, c.degradation)
-    return Sample([image], "\n".join(c.lines), task="ocr", lang=c.lang, source="render/scene",
-                  extra={"font": c.face.name})  # fmt: skip
+    return Sample(
+        [image], "\n".join(c.lines), task="ocr", lang=c.lang, source="render/scene", extra={"font": c.face.name}
+    )
 
 
 def render_scene(rng: random.Random, cfg: SceneConfig) -> Sample:

@@ -13,8 +13,18 @@ from PIL import Image, ImageDraw
 from got.data.sample import Sample
 from got.render import effects, fonts, text
 
-_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-            "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}  # fmt: skip
+_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def escape(s: str) -> str:
@@ -55,10 +65,12 @@ class TableConfig:
 def _numbers(rng: random.Random, lang: str, n: int, kind: str, cfg: TableConfig) -> list[str]:
     scale = 10 ** rng.randint(*cfg.magnitude)
     digits = rng.randint(*cfg.decimals)
-    fmt = {"int": lambda: f"{rng.randint(0, scale):,}" if scale >= 10**4 else str(rng.randint(0, scale)),
-           "float": lambda: f"{rng.uniform(0, scale):.{digits}f}",
-           "percent": lambda: f"{rng.uniform(0, 100):.{digits - 1}f}%",
-           "money": lambda: f"${rng.uniform(0, scale):,.2f}" if lang == "en" else f"¥{rng.uniform(0, scale):.2f}"}[kind]  # fmt: skip
+    fmt = {
+        "int": lambda: f"{rng.randint(0, scale):,}" if scale >= 10**4 else str(rng.randint(0, scale)),
+        "float": lambda: f"{rng.uniform(0, scale):.{digits}f}",
+        "percent": lambda: f"{rng.uniform(0, 100):.{digits - 1}f}%",
+        "money": lambda: f"${rng.uniform(0, scale):,.2f}" if lang == "en" else f"¥{rng.uniform(0, scale):.2f}",
+    }[kind]
     return [fmt() for _ in range(n)]
 
 
@@ -68,7 +80,9 @@ def _column(rng: random.Random, lang: str, n: int, cfg: TableConfig) -> tuple[li
     if kind in ("int", "float", "percent", "money"):
         return _numbers(rng, lang, n, kind, cfg), rng.choice(cfg.number_align)
     if kind == "phrase":
-        return [text.phrase(rng, lang, *cfg.cell_words[lang], cfg=cfg.text) for _ in range(n)], rng.choice(cfg.phrase_align)  # fmt: skip
+        return [text.phrase(rng, lang, *cfg.cell_words[lang], cfg=cfg.text) for _ in range(n)], rng.choice(
+            cfg.phrase_align
+        )
     fake = text.fake(rng, lang)
     cells = [fake.name() if kind == "name" else fake.date() for _ in range(n)]
     return [text.drawable(c, lang, cfg.text) for c in cells], rng.choice(cfg.name_align)
@@ -84,7 +98,9 @@ class Table:
     multirow: list[int]  # body rows whose first cell spans this row and the next
 
 
-def random_table(rng: random.Random, cfg: TableConfig, lang: str, n_rows: int | None = None, n_cols: int | None = None) -> Table:  # fmt: skip
+def random_table(
+    rng: random.Random, cfg: TableConfig, lang: str, n_rows: int | None = None, n_cols: int | None = None
+) -> Table:
     n_rows, n_cols = n_rows or rng.randint(*cfg.rows), n_cols or rng.randint(*cfg.cols)
     columns = [_column(rng, lang, n_rows, cfg) for _ in range(n_cols)]
     header = [text.phrase(rng, lang, *cfg.header_words[lang], cfg=cfg.text) for _ in range(n_cols)]
@@ -133,7 +149,9 @@ def to_latex(t: Table) -> str:
     return "\n".join(out)
 
 
-def draw_tabular(t: Table, face: fonts.Face, size: int, pad_em: float, row_em: float, ink: tuple[int, int, int]) -> Image.Image:  # fmt: skip
+def draw_tabular(
+    t: Table, face: fonts.Face, size: int, pad_em: float, row_em: float, ink: tuple[int, int, int]
+) -> Image.Image:
     """The table on a transparent canvas (RGBA), rules exactly as to_latex writes them."""
     font = fonts.font(face, size)
     pad, rh, lw = round(pad_em * size), round(row_em * size), max(1, size // 14)
@@ -198,8 +216,9 @@ def sample_look(rng: random.Random, cfg: TableConfig, lang: str) -> tuple[fonts.
     return fonts.pick(rng, lang, cfg=cfg.text.fonts), rng.uniform(*cfg.cell_pad), rng.uniform(*cfg.row_height)
 
 
-def fit_table(t: Table, face: fonts.Face, size: int, pad_em: float, row_em: float, ink: tuple[int, int, int],
-              max_width: float) -> tuple[Image.Image, str] | None:  # fmt: skip
+def fit_table(
+    t: Table, face: fonts.Face, size: int, pad_em: float, row_em: float, ink: tuple[int, int, int], max_width: float
+) -> tuple[Image.Image, str] | None:
     """The table drawn no wider than max_width (smaller if need be, for pages) and its LaTeX, or None if it cannot
     be made to fit."""
     for _ in range(3):
@@ -240,8 +259,14 @@ def draw_table(c: TableContent) -> Sample:
     canvas = effects.draw_paper((img.width + 2 * c.margin, img.height + 2 * c.margin), c.paper)
     canvas.paste(img, (c.margin, c.margin), img)
     image, _ = effects.degrade(canvas, c.degradation)
-    return Sample([image], to_latex(c.table), task="format", lang=c.lang, source="render/table",
-                  extra={"style": c.table.style, "font": c.face.name})  # fmt: skip
+    return Sample(
+        [image],
+        to_latex(c.table),
+        task="format",
+        lang=c.lang,
+        source="render/table",
+        extra={"style": c.table.style, "font": c.face.name},
+    )
 
 
 def render_table(rng: random.Random, cfg: TableConfig) -> Sample:

@@ -33,12 +33,44 @@ class TextConfig:
     en_sources: tuple[str, ...] = ("pydoc", "docstrings", "shakespeare")
     zh_sources: tuple[str, ...] = ("people_daily", "reviews")
     docstring_modules: tuple[str, ...] = (
-        "argparse", "calendar", "collections", "configparser", "contextlib", "csv", "dataclasses", "datetime",
-        "difflib", "email.message", "enum", "fractions", "functools", "gettext", "heapq", "http.client",
-        "inspect", "ipaddress", "json", "logging", "mailbox", "os", "pathlib", "pickle", "random", "shutil",
-        "statistics", "string", "subprocess", "tarfile", "tempfile", "textwrap", "threading", "typing",
-        "unittest.case", "urllib.parse", "zipfile",
-    )  # fmt: skip
+        "argparse",
+        "calendar",
+        "collections",
+        "configparser",
+        "contextlib",
+        "csv",
+        "dataclasses",
+        "datetime",
+        "difflib",
+        "email.message",
+        "enum",
+        "fractions",
+        "functools",
+        "gettext",
+        "heapq",
+        "http.client",
+        "inspect",
+        "ipaddress",
+        "json",
+        "logging",
+        "mailbox",
+        "os",
+        "pathlib",
+        "pickle",
+        "random",
+        "shutil",
+        "statistics",
+        "string",
+        "subprocess",
+        "tarfile",
+        "tempfile",
+        "textwrap",
+        "threading",
+        "typing",
+        "unittest.case",
+        "urllib.parse",
+        "zipfile",
+    )
     min_chars: int = 40  # shorter paragraphs are fragments (stage directions, table rows)
     zh_max_lines: int = 30000  # the People's Daily file is 10 MB; its first lines are plenty and load in 0.3 s
     fonts: fonts.FontConfig = fonts.FontConfig()
@@ -124,8 +156,13 @@ def _reviews(cfg: TextConfig) -> list[str]:
     return out
 
 
-SOURCES = {"pydoc": _pydoc, "docstrings": _docstrings, "shakespeare": _shakespeare,
-           "people_daily": _people_daily, "reviews": _reviews}  # fmt: skip
+SOURCES = {
+    "pydoc": _pydoc,
+    "docstrings": _docstrings,
+    "shakespeare": _shakespeare,
+    "people_daily": _people_daily,
+    "reviews": _reviews,
+}
 
 
 @lru_cache(maxsize=None)

@@ -33,7 +33,7 @@ import torch
 import torch.distributed as dist
 from deepspeed.runtime.checkpoint_engine import TorchCheckpointEngine
 
-from got.model.convert import Checkpoint, CheckpointError, save_checkpoint, validate
+from got.model.checkpoint import Checkpoint, CheckpointError, save_checkpoint, validate
 from got.model.got import GOTModel
 from got.tokenizer import GOTTokenizer
 from got.train.lora import merged_state_dict
@@ -64,9 +64,11 @@ def safe_load(path: str | Path, map_location=None, trust_pickle: bool = False):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         what = str(e).strip().splitlines()[0][:200]
-        raise CheckpointError(f"{path} holds pickled objects beyond tensors and DeepSpeed's settings ({what}); "
-                              "they are not loaded, since unpickling can run code. If you trust this run directory, "
-                              "resume with train.trust_checkpoint_pickle=true") from None  # fmt: skip
+        raise CheckpointError(
+            f"{path} holds pickled objects beyond tensors and DeepSpeed's settings ({what}); "
+            "they are not loaded, since unpickling can run code. If you trust this run directory, "
+            "resume with train.trust_checkpoint_pickle=true"
+        ) from None
     except (RuntimeError, EOFError, OSError) as e:  # a truncated or corrupt file
         raise CheckpointError(f"{path} is not a readable checkpoint file ({str(e).splitlines()[0][:200]})") from None
 
@@ -229,7 +231,9 @@ def export_model(engine, tokenizer: GOTTokenizer, out: Path, *, replace: bool = 
             replace_dir(target, out)
 
 
-def save(engine, root: Path, step: int, rank_state: dict, tokenizer: GOTTokenizer, config_yaml: str, keep_last: int) -> Path:
+def save(
+    engine, root: Path, step: int, rank_state: dict, tokenizer: GOTTokenizer, config_yaml: str, keep_last: int
+) -> Path:
     """Collective: a complete, durable checkpoint for `step` under root, or (after a crash) nothing new at all."""
     tag, rank = tag_for(step), dist.get_rank()
     tmp = root / f"{TMP_PREFIX}{tag}"
@@ -257,9 +261,11 @@ def load(engine, root: Path, tag: str) -> dict:
     """Restore engine state and return this rank's saved state (data position, RNG, counters, evaluation)."""
     marker = json.loads((root / tag / COMPLETE).read_text())
     if marker["world_size"] != dist.get_world_size():
-        raise CheckpointError(f"{root / tag} was saved by {marker['world_size']} ranks; this run has "
-                              f"{dist.get_world_size()} (exact resume needs the same world size; start a new "
-                              "out_dir with init.model_from=<its export/> to continue at another size)")  # fmt: skip
+        raise CheckpointError(
+            f"{root / tag} was saved by {marker['world_size']} ranks; this run has "
+            f"{dist.get_world_size()} (exact resume needs the same world size; start a new "
+            "out_dir with init.model_from=<its export/> to continue at another size)"
+        )
     path, _ = engine.load_checkpoint(str(root), tag=tag)
     if path is None:
         raise CheckpointError(f"DeepSpeed could not load the checkpoint {root / tag}")

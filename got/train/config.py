@@ -74,9 +74,11 @@ def deepspeed_config(cfg: TrainConfig) -> dict:
         "contiguous_gradients": ds.contiguous_gradients,
     }
     if ds.zero_stage == 3:
-        zero.update(stage3_prefetch_bucket_size=ds.stage3_prefetch_bucket_size,
-                    stage3_param_persistence_threshold=ds.stage3_param_persistence_threshold,
-                    stage3_max_live_parameters=ds.stage3_max_live_parameters)
+        zero.update(
+            stage3_prefetch_bucket_size=ds.stage3_prefetch_bucket_size,
+            stage3_param_persistence_threshold=ds.stage3_param_persistence_threshold,
+            stage3_max_live_parameters=ds.stage3_max_live_parameters,
+        )
         del zero["allgather_bucket_size"]
     return {
         "train_micro_batch_size_per_gpu": cfg.data.batch_rows,  # packed rows per rank per micro-batch

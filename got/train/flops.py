@@ -18,7 +18,9 @@ def vision_forward_flops(cfg: GOTConfig) -> float:
     patch = 2 * n * c * 3 * v.patch_size**2
     neck = 2 * n * (c * v.out_channels + 9 * v.out_channels**2)
     g2, g4 = n // 4, n // 16
-    projector = 2 * (g2 * 9 * v.out_channels * 2 * v.out_channels + g4 * 9 * 2 * v.out_channels * cfg.projector_channels)
+    projector = 2 * (
+        g2 * 9 * v.out_channels * 2 * v.out_channels + g4 * 9 * 2 * v.out_channels * cfg.projector_channels
+    )
     projector += 2 * g4 * cfg.projector_channels * cfg.decoder["hidden_size"]
     return patch + blocks + neck + projector
 
@@ -35,8 +37,9 @@ def decoder_forward_flops_per_token(cfg: GOTConfig, context: float) -> float:
     return layers * per_layer
 
 
-def train_flops(cfg: GOTConfig, tokens: int, views: int, mean_context: float, labelled: int,
-                train_vision: bool, train_decoder: bool) -> float:
+def train_flops(
+    cfg: GOTConfig, tokens: int, views: int, mean_context: float, labelled: int, train_vision: bool, train_decoder: bool
+) -> float:
     """FLOPs of one optimizer step's worth of data (sum over micro-batches and ranks)."""
     vision = vision_forward_flops(cfg) * views * (3 if train_vision else 1)
     decoder = decoder_forward_flops_per_token(cfg, mean_context) * tokens * 3

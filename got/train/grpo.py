@@ -51,7 +51,9 @@ class RLConfig:
 
     def __post_init__(self) -> None:
         if self.group_size < 2:
-            raise ValueError(f"rl.group_size must be >= 2 (advantages compare answers within a group), got {self.group_size}")
+            raise ValueError(
+                f"rl.group_size must be >= 2 (advantages compare answers within a group), got {self.group_size}"
+            )
         if min(self.prompts_per_step, self.max_new_tokens, self.epochs) < 1 or self.beta < 0 or self.clip_eps <= 0:
             raise ValueError("rl.prompts_per_step, max_new_tokens and epochs must be >= 1, beta >= 0, clip_eps > 0")
         if isinstance(self.rewards, dict):
@@ -116,14 +118,23 @@ def advantages(totals: list[float], eps: float = 1e-6) -> list[float]:
 
 
 @torch.no_grad()
-def rollout(model: GOTModel, tokenizer: GOTTokenizer, sample: Sample, cfg: RLConfig, generator: torch.Generator) -> Group:
+def rollout(
+    model: GOTModel, tokenizer: GOTTokenizer, sample: Sample, cfg: RLConfig, generator: torch.Generator
+) -> Group:
     """G sampled answers to one sample's prompt, scored and given their advantages."""
     crop = sample.crop and len(sample.images) == 1
     views = model.cfg.views.of_images(sample.images, crop)
     prompt = encode_prompt(tokenizer, query_for(sample.meta(), len(sample.images)), len(views), model.cfg.views.tokens)
     sampling = Sampling(cfg.temperature, cfg.top_p, generator)
-    steps = list(decode_steps(model, [prompt] * cfg.group_size, [views] * cfg.group_size,
-                              max_new_tokens=cfg.max_new_tokens, sampling=sampling))  # fmt: skip
+    steps = list(
+        decode_steps(
+            model,
+            [prompt] * cfg.group_size,
+            [views] * cfg.group_size,
+            max_new_tokens=cfg.max_new_tokens,
+            sampling=sampling,
+        )
+    )
     eos = model.cfg.eos_token_id
     answers, rewards, stops, loops = [], [], [], []
     for row in torch.stack(steps, 1).tolist():
@@ -161,8 +172,14 @@ def answer_logprobs(model: GOTModel, batch: dict[str, torch.Tensor]) -> torch.Te
     return token_logprobs(hidden[:, :-1][keep], model.lm_head.weight, labels[keep], model.compute.loss_chunk_tokens)
 
 
-def grpo_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, ref_logprobs: torch.Tensor | None,
-              token_advantages: torch.Tensor, clip_eps: float, beta: float) -> tuple[torch.Tensor, dict]:  # fmt: skip
+def grpo_loss(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    ref_logprobs: torch.Tensor | None,
+    token_advantages: torch.Tensor,
+    clip_eps: float,
+    beta: float,
+) -> tuple[torch.Tensor, dict]:
     """The clipped surrogate with a k3 KL penalty, averaged over answer tokens (to be minimised)."""
     ratio = torch.exp(logprobs - old_logprobs)
     surrogate = torch.minimum(ratio * token_advantages, ratio.clamp(1 - clip_eps, 1 + clip_eps) * token_advantages)
@@ -184,8 +201,16 @@ def reference_model(model: GOTModel, beta: float) -> GOTModel | None:
     return reference
 
 
-def rl_step(engine, reference: GOTModel | None, tokenizer: GOTTokenizer, prompts: PromptStream, cfg: RLConfig,
-            seed: int, step: int, device: torch.device) -> dict[str, float]:  # fmt: skip
+def rl_step(
+    engine,
+    reference: GOTModel | None,
+    tokenizer: GOTTokenizer,
+    prompts: PromptStream,
+    cfg: RLConfig,
+    seed: int,
+    step: int,
+    device: torch.device,
+) -> dict[str, float]:
     """One optimizer step of GRPO on this rank (collective); returns its metrics, averaged over ranks."""
     model = engine.module
     generator = torch.Generator(device=device).manual_seed(hash((seed, dist.get_rank(), step)) % 2**63)
@@ -209,7 +234,9 @@ def rl_step(engine, reference: GOTModel | None, tokenizer: GOTTokenizer, prompts
     return reduced_metrics(groups, list(cfg.rewards.weights), {k: v / cfg.epochs for k, v in stats.items()}, device)
 
 
-def reduced_metrics(groups: list[Group], names: list[str], stats: dict[str, float], device: torch.device) -> dict[str, float]:
+def reduced_metrics(
+    groups: list[Group], names: list[str], stats: dict[str, float], device: torch.device
+) -> dict[str, float]:
     """Per-reward means (over the answers a reward applies to, on all ranks), the within-group reward spread, the
     stop and looping rates, the answer length and the loss terms. Every rank reduces the same keys."""
     rewards = [r for g in groups for r in g.rewards]
@@ -219,8 +246,11 @@ def reduced_metrics(groups: list[Group], names: list[str], stats: dict[str, floa
         sums[f"reward/{name}"] = (sum(values), len(values))
     spreads = [torch.tensor([r["total"] for r in g.rewards]).std(unbiased=False).item() for g in groups]
     sums["reward/spread"] = (sum(spreads), len(spreads))
-    for key, per_answer in (("stopped", lambda g: g.stopped), ("looping", lambda g: g.looping),
-                            ("answer_tokens", lambda g: [len(a) for a in g.answers])):  # fmt: skip
+    for key, per_answer in (
+        ("stopped", lambda g: g.stopped),
+        ("looping", lambda g: g.looping),
+        ("answer_tokens", lambda g: [len(a) for a in g.answers]),
+    ):
         values = [float(v) for g in groups for v in per_answer(g)]
         sums[key] = (sum(values), len(values))
     sums.update({k: (v, 1) for k, v in stats.items()})

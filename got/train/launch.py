@@ -40,7 +40,7 @@ def experiments() -> list[str]:
 def run_experiment(cfg: DictConfig, stage: int | None) -> None:
     """Run the composed experiment; problems the user can fix (no experiment, config values, missing files, a
     diverged run) end the process with their message instead of a traceback."""
-    from got.model.convert import CheckpointError
+    from got.model.checkpoint import CheckpointError
     from got.train.loop import NonFiniteLossError, train
 
     quiet_other_ranks()
@@ -49,8 +49,10 @@ def run_experiment(cfg: DictConfig, stage: int | None) -> None:
     if name is None:
         sys.exit(f"error: name a run: +experiment=NAME, one of {', '.join(experiments())} (configs/experiment/)")
     if stage is not None and cfg.stage != stage:
-        sys.exit(f"error: experiment {name} is a stage-{cfg.stage} run; start it with train/stage{cfg.stage}.py "
-                 "or train/train.py")  # fmt: skip
+        sys.exit(
+            f"error: experiment {name} is a stage-{cfg.stage} run; start it with train/stage{cfg.stage}.py "
+            "or train/train.py"
+        )
     try:
         train(cfg)
     except (ValueError, FileNotFoundError, CheckpointError, NonFiniteLossError) as e:

@@ -45,8 +45,14 @@ class RunLogger:
                 log.warning("wandb is not installed: logging to metrics.jsonl only")
             else:
                 os.environ.setdefault("WANDB_SILENT", "true")
-                self.wandb = wandb.init(project=cfg.project, name=cfg.run_name, dir=str(out_dir), config=config,
-                                        mode=cfg.wandb, resume="allow")
+                self.wandb = wandb.init(
+                    project=cfg.project,
+                    name=cfg.run_name,
+                    dir=str(out_dir),
+                    config=config,
+                    mode=cfg.wandb,
+                    resume="allow",
+                )
 
     def _truncate(self, start_step: int) -> None:
         """A resumed run replays the steps after its checkpoint: drop their old lines (and a line torn by a kill)."""

@@ -84,8 +84,10 @@ class NonFiniteGuard:
         self.in_a_row += 1
         self.total += 1
         if self.in_a_row >= self.limit:
-            raise NonFiniteLossError(f"{self.in_a_row} micro-batches in a row had a NaN/inf loss (step {step}); "
-                                     "stopping. Lower the learning rate or check the data.")
+            raise NonFiniteLossError(
+                f"{self.in_a_row} micro-batches in a row had a NaN/inf loss (step {step}); "
+                "stopping. Lower the learning rate or check the data."
+            )
         return False
 
 
@@ -124,8 +126,10 @@ def preflight(cfg: TrainConfig) -> None:
     if not cfg.data.sets:
         raise ValueError("data.sets is empty: give at least one shard set (urls and weight)")
     if cfg.compute.attn_implementation == "flash_attention_2" and cfg.data.packing and cfg.data.batch_rows > 1:
-        raise ValueError("flash_attention_2 keeps packed samples apart only in batches of one row: set "
-                         "data.batch_rows=1, or use compute.attn_implementation=sdpa_varlen")  # fmt: skip
+        raise ValueError(
+            "flash_attention_2 keeps packed samples apart only in batches of one row: set "
+            "data.batch_rows=1, or use compute.attn_implementation=sdpa_varlen"
+        )
     for urls in [s.urls for s in cfg.data.sets] + ([cfg.eval.data] if cfg.eval.every else []):
         expand_urls(urls)  # a pattern that matches nothing raises, naming it
     check_tokenizer_early(cfg.model, cfg.init)
@@ -177,7 +181,9 @@ def resume(run: Run, node: DictConfig) -> None:
         if dist.get_rank() == 0:
             log.info("resumed from %s at step %d", run.checkpoints / tag, run.step)
     if dist.get_rank() == 0:
-        run.logger = RunLogger(cfg.log, run.out, cfg.train.max_steps, run.step, OmegaConf.to_container(node, resolve=True))
+        run.logger = RunLogger(
+            cfg.log, run.out, cfg.train.max_steps, run.step, OmegaConf.to_container(node, resolve=True)
+        )
 
 
 def train_step(run: Run, batches: Iterator[dict]) -> dict[str, torch.Tensor | float]:
@@ -239,11 +245,16 @@ def step_metrics(run: Run, sums: dict, before: dict, start: float) -> dict[str, 
 def rl_step(run: Run) -> dict[str, float]:
     """Stage 4: one GRPO step (got/train/grpo.py) and its metrics."""
     start = time.perf_counter()
-    metrics = grpo.rl_step(run.engine, run.reference, run.tokenizer, run.loader, run.cfg.rl, run.cfg.train.seed,
-                           run.step, run.device)  # fmt: skip
+    metrics = grpo.rl_step(
+        run.engine, run.reference, run.tokenizer, run.loader, run.cfg.rl, run.cfg.train.seed, run.step, run.device
+    )
     run.step += 1
-    return {**metrics, "lr": max(run.schedule.get_last_lr()), "grad_norm": float(run.engine.get_global_grad_norm() or 0.0),
-            "s/step": time.perf_counter() - start}  # fmt: skip
+    return {
+        **metrics,
+        "lr": max(run.schedule.get_last_lr()),
+        "grad_norm": float(run.engine.get_global_grad_norm() or 0.0),
+        "s/step": time.perf_counter() - start,
+    }
 
 
 def cadence(run: Run, metrics: dict) -> None:
@@ -259,9 +270,16 @@ def cadence(run: Run, metrics: dict) -> None:
             run.logger.write(step, scores)
     if step % cfg.train.save_every == 0 or step == cfg.train.max_steps:
         best = run.periodic_eval.best if run.periodic_eval is not None else None
-        rank_state = {"step": step, "skipped_nonfinite": run.guard.total, "data": run.loader.state_dict(),
-                      "rng": checkpoint.rng_state(), "best_eval": best}  # fmt: skip
-        checkpoint.save(run.engine, run.checkpoints, step, rank_state, run.tokenizer, run.config_yaml, cfg.train.keep_last)
+        rank_state = {
+            "step": step,
+            "skipped_nonfinite": run.guard.total,
+            "data": run.loader.state_dict(),
+            "rng": checkpoint.rng_state(),
+            "best_eval": best,
+        }
+        checkpoint.save(
+            run.engine, run.checkpoints, step, rank_state, run.tokenizer, run.config_yaml, cfg.train.keep_last
+        )
 
 
 def train(node: DictConfig) -> None:

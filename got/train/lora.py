@@ -14,7 +14,9 @@ class LoraConfig:
     r: int = 16
     alpha: int = 32
     dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
 
 
 def add_lora(model: GOTModel, cfg: LoraConfig) -> None:
@@ -27,7 +29,9 @@ def add_lora(model: GOTModel, cfg: LoraConfig) -> None:
     if missing:
         raise ValueError(f"lora.target_modules {missing} are not linear layers of the decoder; it has {sorted(names)}")
     model.decoder.requires_grad_(False)
-    peft_cfg = PeftLoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=list(cfg.target_modules))
+    peft_cfg = PeftLoraConfig(
+        r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=list(cfg.target_modules)
+    )
     inject_adapter_in_model(peft_cfg, model.decoder)  # the adapters are created trainable
 
 

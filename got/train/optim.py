@@ -43,8 +43,15 @@ def param_groups(model: GOTModel, cfg: OptimConfig) -> list[dict]:
         for decay in (True, False):
             chosen = [p for n, p in params if no_decay(n, p) != decay]
             if chosen:
-                groups.append({"name": f"{module}{'' if decay else '.no_decay'}", "module": module, "params": chosen,
-                               "lr": lr, "weight_decay": cfg.weight_decay if decay else 0.0})
+                groups.append(
+                    {
+                        "name": f"{module}{'' if decay else '.no_decay'}",
+                        "module": module,
+                        "params": chosen,
+                        "lr": lr,
+                        "weight_decay": cfg.weight_decay if decay else 0.0,
+                    }
+                )
     if not groups:
         raise ValueError("no trainable parameters: every module is frozen")
     return groups
@@ -66,9 +73,14 @@ def build_optimizer(model: GOTModel, cfg: OptimConfig, total_steps: int):
     fused = all(p.is_cuda for g in groups for p in g["params"])
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=fused or None)
     schedules = [
-        partial(lr_factor, warmup=cfg.warmup_steps, total=total_steps, min_ratio=cfg.min_lr_ratio,
-                delay=cfg.delay.get(group["module"], 0))
+        partial(
+            lr_factor,
+            warmup=cfg.warmup_steps,
+            total=total_steps,
+            min_ratio=cfg.min_lr_ratio,
+            delay=cfg.delay.get(group["module"], 0),
+        )
         for group in groups
-    ]  # fmt: skip
+    ]
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, schedules)
     return optimizer, schedule

@@ -38,8 +38,9 @@ class PeriodicEvalConfig:
 
     def __post_init__(self) -> None:
         if self.every and not self.data:
-            raise ValueError("eval.every is set but eval.data names no held-out shards: give eval.data=[PATTERN] "
-                             "or eval.every=0")  # fmt: skip
+            raise ValueError(
+                "eval.every is set but eval.data names no held-out shards: give eval.data=[PATTERN] or eval.every=0"
+            )
 
 
 class PeriodicEval:
@@ -64,10 +65,15 @@ class PeriodicEval:
         engine.module.eval()
         model = generation_model(engine)  # rank 0 only
         if model is not None:
-            reader = GOTEngine(GOT(model, self.tokenizer), max_new_tokens=self.cfg.max_new_tokens,
-                               no_repeat_ngram_size=self.cfg.no_repeat_ngram_size)  # fmt: skip
-            pairs = [(item.sample.text, pred.text) for item, pred in
-                     predict(reader, self.items, self.cfg.batch_size, {}, progress=False)]  # fmt: skip
+            reader = GOTEngine(
+                GOT(model, self.tokenizer),
+                max_new_tokens=self.cfg.max_new_tokens,
+                no_repeat_ngram_size=self.cfg.no_repeat_ngram_size,
+            )
+            pairs = [
+                (item.sample.text, pred.text)
+                for item, pred in predict(reader, self.items, self.cfg.batch_size, {}, progress=False)
+            ]
             result = score_corpus(pairs, mode=self.cfg.mode, kind="page")
             scores = {f"eval/{k}": result["macro"][k] for k in LOGGED if k in result["macro"]}
             value = result["macro"][self.cfg.best_metric]

@@ -30,8 +30,13 @@ from got.infer.html import TABULAR, aligns, group, spans, spine_problem, split_t
 from got.render import engines
 
 # Which format reward checks the outputs of which renderer's samples.
-FORMATS = {"render/molecule": "smiles", "render/music": "kern", "render/formula": "latex", "render/chart": "chart",
-           "render/table": "table"}  # fmt: skip
+FORMATS = {
+    "render/molecule": "smiles",
+    "render/music": "kern",
+    "render/formula": "latex",
+    "render/chart": "chart",
+    "render/table": "table",
+}
 ENGINE_SLACK = (4, 200)  # an output over 4 x its label's length + 200 characters skips the engine and scores 0
 KERN_OPTIONS = {"inputFrom": "humdrum", "breaks": "none"}  # one system: no page layout to compute
 # verovio engraves anything; a score has a note or a rest (an element may carry more classes: "note placed")
@@ -235,9 +240,17 @@ def table(sample: Sample, out: Rollout) -> float | None:
 
 
 REWARDS: dict[str, Callable[[Sample, Rollout], float | None]] = {
-    "similarity": similarity, "stop": stop, "repetition": no_repetition, "length": length, "region": region,
-    "smiles": smiles, "kern": kern, "latex": latex, "chart": chart, "table": table,
-}  # fmt: skip
+    "similarity": similarity,
+    "stop": stop,
+    "repetition": no_repetition,
+    "length": length,
+    "region": region,
+    "smiles": smiles,
+    "kern": kern,
+    "latex": latex,
+    "chart": chart,
+    "table": table,
+}
 ALWAYS = ("similarity", "stop", "repetition", "length")  # the rewards that apply to every sample
 
 
@@ -245,21 +258,35 @@ ALWAYS = ("similarity", "stop", "repetition", "length")  # the rewards that appl
 class RewardConfig:
     """Weights of the rewards to compute, by name; a weight of 0 computes and reports a reward outside the total."""
 
-    weights: dict[str, float] = field(default_factory=lambda: {
-        "similarity": 1.0, "stop": 0.2, "repetition": 0.2, "length": 0.1, "region": 0.5,
-        "smiles": 0.5, "kern": 0.5, "latex": 0.5, "chart": 0.5, "table": 0.5})  # fmt: skip
+    weights: dict[str, float] = field(
+        default_factory=lambda: {
+            "similarity": 1.0,
+            "stop": 0.2,
+            "repetition": 0.2,
+            "length": 0.1,
+            "region": 0.5,
+            "smiles": 0.5,
+            "kern": 0.5,
+            "latex": 0.5,
+            "chart": 0.5,
+            "table": 0.5,
+        }
+    )
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.weights) - set(REWARDS))
         if unknown:
             raise ValueError(f"unknown reward(s) {', '.join(unknown)}; known: {', '.join(REWARDS)}")
-        bad = {k: w for k, w in self.weights.items()
-               if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0)}  # fmt: skip
+        bad = {
+            k: w for k, w in self.weights.items() if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0)
+        }
         if bad:
             raise ValueError(f"reward weights must be finite numbers >= 0, got {bad}")
         if not any(self.weights.get(name, 0) > 0 for name in ALWAYS):
-            raise ValueError(f"give one of the rewards every sample has ({', '.join(ALWAYS)}) a weight > 0, "
-                             "or a sample with none of the others would have no total")  # fmt: skip
+            raise ValueError(
+                f"give one of the rewards every sample has ({', '.join(ALWAYS)}) a weight > 0, "
+                "or a sample with none of the others would have no total"
+            )
 
 
 def score(sample: Sample, out: Rollout, cfg: RewardConfig) -> dict[str, float]:

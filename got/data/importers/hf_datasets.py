@@ -34,7 +34,11 @@ def load_rows(src: str, split: str | None = None) -> Iterable[dict]:
     if not saved and not files:
         raise FileNotFoundError(f"{src}: neither a save_to_disk directory nor parquet files")
     try:
-        data = datasets.load_from_disk(src) if saved else datasets.load_dataset("parquet", data_files=files, streaming=True)
+        data = (
+            datasets.load_from_disk(src)
+            if saved
+            else datasets.load_dataset("parquet", data_files=files, streaming=True)
+        )
     except (OSError, ValueError, datasets.exceptions.DatasetGenerationError) as e:
         raise ValueError(f"{src}: not a readable dataset ({e})") from None
     if isinstance(data, (datasets.DatasetDict, datasets.IterableDatasetDict)):

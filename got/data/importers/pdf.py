@@ -158,8 +158,12 @@ def document_samples(path: Path, doc: pdfium.PdfDocument, opts: PdfOptions, repo
             page = doc[number]
             width, height = (round(side * scale) for side in page.get_size())
             if width * height > opts.max_page_pixels:
-                report.skip("page_too_large", f"{path} page {number + 1}", f"{width}x{height} pixels at {opts.dpi} "
-                            f"dpi, over max_page_pixels {opts.max_page_pixels}: lower --dpi or raise the cap")  # fmt: skip
+                report.skip(
+                    "page_too_large",
+                    f"{path} page {number + 1}",
+                    f"{width}x{height} pixels at {opts.dpi} "
+                    f"dpi, over max_page_pixels {opts.max_page_pixels}: lower --dpi or raise the cap",
+                )
                 continue
             image = page.render(scale=scale).to_pil()
             upright = page.get_rotation() == 0  # char boxes are in unrotated page space
@@ -179,9 +183,11 @@ def document_samples(path: Path, doc: pdfium.PdfDocument, opts: PdfOptions, repo
         for kind, unit in units:
             x1, y1, x2, y2 = unit.box
             px = (
-                round(max(0.0, x1 - margin) * scale), round(max(0.0, y1 - margin) * scale),
-                round(min(image.width, (x2 + margin) * scale)), round(min(image.height, (y2 + margin) * scale)),
-            )  # fmt: skip
+                round(max(0.0, x1 - margin) * scale),
+                round(max(0.0, y1 - margin) * scale),
+                round(min(image.width, (x2 + margin) * scale)),
+                round(min(image.height, (y2 + margin) * scale)),
+            )
             box = normalize_box(px, image.size)
             if box[0] >= box[2] or box[1] >= box[3]:
                 continue  # too thin to have a box in 0-1000 coordinates

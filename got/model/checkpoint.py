@@ -60,16 +60,37 @@ HF_NEW_PREFIXES = [
 # The official config.json is a transformers-4.37 Qwen2Config plus GOT's keys. Every key it may hold is listed
 # below; any other is an error that names it (a dropped `rope_theta` once left RoPE at θ 10,000 instead of 1e6).
 OFFICIAL_DECODER_KEYS = (
-    "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-    "num_key_value_heads", "hidden_act", "max_position_embeddings", "initializer_range", "rms_norm_eps",
-    "use_cache", "tie_word_embeddings", "use_sliding_window", "sliding_window", "max_window_layers",
-    "attention_dropout", "bos_token_id", "eos_token_id", "pad_token_id",
-)  # fmt: skip
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "hidden_act",
+    "max_position_embeddings",
+    "initializer_range",
+    "rms_norm_eps",
+    "use_cache",
+    "tie_word_embeddings",
+    "use_sliding_window",
+    "sliding_window",
+    "max_window_layers",
+    "attention_dropout",
+    "bos_token_id",
+    "eos_token_id",
+    "pad_token_id",
+)
 # Copied to and from the decoder config as they are; `rope_theta` moves into transformers 5's `rope_parameters`.
 OFFICIAL_GOT_KEYS = (
-    "model_type", "im_patch_token", "im_start_token", "im_end_token", "image_token_len", "use_im_start_end",
-    "vision_select_layer", "freeze_vision_tower",
-)  # fmt: skip
+    "model_type",
+    "im_patch_token",
+    "im_start_token",
+    "im_end_token",
+    "image_token_len",
+    "use_im_start_end",
+    "vision_select_layer",
+    "freeze_vision_tower",
+)
 # Keys that describe the file, not the model: the weights carry their dtype, and auto_map names remote code that
 # this project never runs.
 OFFICIAL_METADATA_KEYS = ("architectures", "auto_map", "_name_or_path", "transformers_version", "torch_dtype")
@@ -149,8 +170,9 @@ def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
 
 def _read_json(path: Path) -> dict:
     if not path.is_file():
-        raise CheckpointError(f"missing {path.name} in {path.parent} (a checkpoint is a directory holding "
-                              "config.json and *.safetensors)")  # fmt: skip
+        raise CheckpointError(
+            f"missing {path.name} in {path.parent} (a checkpoint is a directory holding config.json and *.safetensors)"
+        )
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
@@ -252,8 +274,10 @@ def decoder_from_official(meta: dict) -> dict:
     known = {*OFFICIAL_DECODER_KEYS, "rope_theta", *OFFICIAL_GOT_KEYS, *OFFICIAL_METADATA_KEYS}
     unknown = sorted(set(meta) - known)
     if unknown:
-        raise CheckpointError(f"config.json has keys the official GOT layout does not define: {unknown}; "
-                              "refusing to guess what they mean (see docs/interop.md#configs)")  # fmt: skip
+        raise CheckpointError(
+            f"config.json has keys the official GOT layout does not define: {unknown}; "
+            "refusing to guess what they mean (see docs/interop.md#configs)"
+        )
     decoder = {"model_type": "qwen2", **{k: meta[k] for k in OFFICIAL_DECODER_KEYS if k in meta}}
     if "rope_theta" in meta:
         decoder["rope_parameters"] = {"rope_type": "default", "rope_theta": float(meta["rope_theta"])}
@@ -269,13 +293,20 @@ def _official_token_ids(meta: dict, tokenizer: GOTTokenizer | None, vision: Visi
     stated = {"<img>": meta["im_start_token"], "</img>": meta["im_end_token"], "<imgpad>": meta["im_patch_token"]}
     wrong = []
     if any(ids[name] != v for name, v in stated.items()):
-        wrong.append(f"im_start_token={stated['<img>']}, im_end_token={stated['</img>']}, im_patch_token="
-                     f"{stated['<imgpad>']} are not GOT's consecutive <img> </img> <imgpad>")  # fmt: skip
+        wrong.append(
+            f"im_start_token={stated['<img>']}, im_end_token={stated['</img>']}, im_patch_token="
+            f"{stated['<imgpad>']} are not GOT's consecutive <img> </img> <imgpad>"
+        )
     if tokenizer is not None:
-        wrong += [f"{name} is {v} in config.json but {tokenizer.token_id(name)} in {tokenizer.source}"
-                  for name, v in stated.items() if tokenizer.token_id(name) != v]  # fmt: skip
+        wrong += [
+            f"{name} is {v} in config.json but {tokenizer.token_id(name)} in {tokenizer.source}"
+            for name, v in stated.items()
+            if tokenizer.token_id(name) != v
+        ]
     if meta.get("image_token_len", vision.tokens_per_view) != vision.tokens_per_view:
-        wrong.append(f"image_token_len={meta['image_token_len']} but the encoder gives {vision.tokens_per_view} tokens per view")
+        wrong.append(
+            f"image_token_len={meta['image_token_len']} but the encoder gives {vision.tokens_per_view} tokens per view"
+        )
     if not meta.get("use_im_start_end", True):
         wrong.append("use_im_start_end=false (GOT's prompt always has <img> ... </img>)")
     if meta.get("vision_select_layer", -1) != -1:
@@ -297,11 +328,18 @@ def official_config(cfg: GOTConfig, dtype: torch.dtype) -> dict:
     ids = _ids_for_imgpad(cfg.image_token_id)
     meta.update(
         rope_theta=float(rope["rope_theta"]),
-        architectures=["GOTQwenForCausalLM"], model_type="GOT", im_patch_token=ids["<imgpad>"],
-        im_start_token=ids["<img>"], im_end_token=ids["</img>"], image_token_len=cfg.vision.tokens_per_view,
-        use_im_start_end=True, vision_select_layer=-1, freeze_vision_tower=False,
-        torch_dtype=str(dtype).removeprefix("torch."), transformers_version=OFFICIAL_TRANSFORMERS,
-    )  # fmt: skip
+        architectures=["GOTQwenForCausalLM"],
+        model_type="GOT",
+        im_patch_token=ids["<imgpad>"],
+        im_start_token=ids["<img>"],
+        im_end_token=ids["</img>"],
+        image_token_len=cfg.vision.tokens_per_view,
+        use_im_start_end=True,
+        vision_select_layer=-1,
+        freeze_vision_tower=False,
+        torch_dtype=str(dtype).removeprefix("torch."),
+        transformers_version=OFFICIAL_TRANSFORMERS,
+    )
     return {k: v for k, v in sorted(meta.items()) if v is not None}
 
 
@@ -313,13 +351,18 @@ def detect_layout(path: str | Path) -> str:
     path = _existing(path)
     path = path.parent if path.is_file() else path
     meta = _read_json(path / "config.json")
-    found = {"got": meta.get("format") == "got", "hf": meta.get("model_type") == "got_ocr2",
-             "official": meta.get("model_type") == "GOT"}  # fmt: skip
+    found = {
+        "got": meta.get("format") == "got",
+        "hf": meta.get("model_type") == "got_ocr2",
+        "official": meta.get("model_type") == "GOT",
+    }
     for layout, match in found.items():
         if match:
             return layout
-    raise CheckpointError(f"{path}/config.json is in none of the layouts {LAYOUTS}: expected \"format\": \"got\", "
-                          f"or model_type GOT (official) or got_ocr2 (hf), found model_type={meta.get('model_type')!r}")  # fmt: skip
+    raise CheckpointError(
+        f'{path}/config.json is in none of the layouts {LAYOUTS}: expected "format": "got", '
+        f"or model_type GOT (official) or got_ocr2 (hf), found model_type={meta.get('model_type')!r}"
+    )
 
 
 def _claimed(path: Path, layout: str) -> None:
@@ -337,7 +380,9 @@ def read_got(path: Path) -> Checkpoint:
     _claimed(path, "got")
     meta = _read_json(path / "config.json")
     if "model" not in meta:
-        raise CheckpointError(f"{path}/config.json has no \"model\" section (a got-layout config holds the GOTConfig there)")
+        raise CheckpointError(
+            f'{path}/config.json has no "model" section (a got-layout config holds the GOTConfig there)'
+        )
     try:
         cfg = GOTConfig.from_dict(meta["model"])
     except (TypeError, ValueError) as e:
@@ -378,13 +423,22 @@ def read_hf(path: Path) -> Checkpoint:
     if unsupported:
         raise CheckpointError(f"{path}: vision_config {unsupported} is not GOT's encoder (expected {HF_VISION_FIXED})")
     vision = VisionConfig(
-        image_size=v.image_size, patch_size=v.patch_size, width=v.hidden_size, depth=v.num_hidden_layers,
-        heads=v.num_attention_heads, mlp_dim=v.mlp_dim, window_size=v.window_size,
-        global_layers=tuple(v.global_attn_indexes), out_channels=v.output_channels, layer_norm_eps=v.layer_norm_eps,
-    )  # fmt: skip
+        image_size=v.image_size,
+        patch_size=v.patch_size,
+        width=v.hidden_size,
+        depth=v.num_hidden_layers,
+        heads=v.num_attention_heads,
+        mlp_dim=v.mlp_dim,
+        window_size=v.window_size,
+        global_layers=tuple(v.global_attn_indexes),
+        out_channels=v.output_channels,
+        layer_norm_eps=v.layer_norm_eps,
+    )
     if hf_cfg.image_seq_length != vision.tokens_per_view:
-        raise CheckpointError(f"{path}: image_seq_length={hf_cfg.image_seq_length} but the encoder gives "
-                              f"{vision.tokens_per_view} tokens per view")  # fmt: skip
+        raise CheckpointError(
+            f"{path}: image_seq_length={hf_cfg.image_seq_length} but the encoder gives "
+            f"{vision.tokens_per_view} tokens per view"
+        )
     text = hf_cfg.text_config
     # GotOcr2 ties (or not) by its top-level flag, whatever text_config says.
     decoder = {**text.to_diff_dict(), "model_type": text.model_type, "tie_word_embeddings": hf_cfg.tie_word_embeddings}
@@ -445,9 +499,16 @@ def write_hf(ckpt: Checkpoint, path: Path) -> None:
     v = cfg.vision
     hf_cfg = GotOcr2Config(
         vision_config=dict(
-            hidden_size=v.width, output_channels=v.out_channels, num_hidden_layers=v.depth, num_attention_heads=v.heads,
-            image_size=v.image_size, patch_size=v.patch_size, window_size=v.window_size,
-            global_attn_indexes=list(v.global_layers), mlp_dim=v.mlp_dim, layer_norm_eps=v.layer_norm_eps,
+            hidden_size=v.width,
+            output_channels=v.out_channels,
+            num_hidden_layers=v.depth,
+            num_attention_heads=v.heads,
+            image_size=v.image_size,
+            patch_size=v.patch_size,
+            window_size=v.window_size,
+            global_attn_indexes=list(v.global_layers),
+            mlp_dim=v.mlp_dim,
+            layer_norm_eps=v.layer_norm_eps,
         ),
         text_config=dict(cfg.decoder),
         image_token_index=cfg.image_token_id,
@@ -481,7 +542,9 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path, layout: str = "got") -> 
     if layout not in WRITERS:
         raise ValueError(f"unknown layout {layout!r}; choose from {LAYOUTS}")
     if layout != "got" and ckpt.cfg.zero_image_features:
-        raise CheckpointError(f"a no-image baseline (zero_image_features) has no equivalent in the {layout} layout; keep it in the got layout")
+        raise CheckpointError(
+            f"a no-image baseline (zero_image_features) has no equivalent in the {layout} layout; keep it in the got layout"
+        )
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     WRITERS[layout](ckpt, path)
@@ -491,7 +554,9 @@ def with_tokenizer(ckpt: Checkpoint, tokenizer: GOTTokenizer) -> Checkpoint:
     """Attach a tokenizer, taking the model's special-token ids from it."""
     vocab = ckpt.cfg.decoder.get("vocab_size", 0)
     if tokenizer.vocab_size > vocab:
-        raise CheckpointError(f"tokenizer {tokenizer.source} has {tokenizer.vocab_size} ids but the model embeds {vocab}")
+        raise CheckpointError(
+            f"tokenizer {tokenizer.source} has {tokenizer.vocab_size} ids but the model embeds {vocab}"
+        )
     for key, value in _token_ids(tokenizer).items():
         setattr(ckpt.cfg, key, value)
     ckpt.tokenizer = tokenizer

@@ -3,12 +3,14 @@ supervised training on the same data for the same wall time; then read held-out 
 RL and the SFT model and score each answer with the stage-4 rewards (docs/rl.md).
 
     python bench/rl_vs_sft.py [--rl demo_stage4] [--sft demo_stage3] [--procs 2] [--data GLOB ...]
-        [--out bench/results/rl_vs_sft.json]
+        [--rl-args KEY=VALUE ...] [--out bench/results/rl_vs_sft.json]
 
 Both runs start from the RL experiment's init.model_from (the demo's final model: run `make demo` first) and go
 through the ordinary `train/train.py`, under deepspeed with --procs CPU processes. The control is the SFT
 experiment with init.model_from set to that checkpoint and as many steps as fit the RL run's wall time, from the
-SFT experiment's own step time measured on a short calibration run. Both wall times are reported as measured.
+SFT experiment's own start-up and time per step, from runs of 10 and 40 steps; the control's steps are then
+corrected from its own time until the two wall times agree within 10 % (at most 3 more runs). Both are reported
+as measured.
 Held-out: --data (default: the demo's held-out lines, markdown lines and box-guided lines). Per model: mean total reward (the RL experiment's weights),
 each reward's mean, the looping rate (answers that ran out of tokens in a loop), the share that stopped with
 <|im_end|>, and edit distance.
@@ -35,6 +37,7 @@ from got.train.rewards import RewardConfig, Rollout, score, similarity  # noqa: 
 
 OUT = ROOT / "runs" / "rl_vs_sft"
 CALIBRATION_STEPS = 10
+MATCH, TRIES = 0.10, 3  # the control's wall time within 10 % of the RL run's, in at most 3 corrections
 HELD_OUT = ("lines", "markdown", "finegrained")
 
 
@@ -85,6 +88,7 @@ def main() -> None:
     ap.add_argument("--sft", default="demo_stage3")
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--data", nargs="+", default=[f"runs/demo/shards/heldout_{s}/*.tar" for s in HELD_OUT])
+    ap.add_argument("--rl-args", nargs="*", default=[], help="overrides for the RL run only, e.g. optim.lr=1e-4")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "rl_vs_sft.json")
     args = ap.parse_args()
     rl = experiment(args.rl)
@@ -94,13 +98,23 @@ def main() -> None:
     shutil.rmtree(OUT, ignore_errors=True)
     common = [f"init.model_from={start}", "eval.every=0", "train.save_every=1000000"]
 
-    rl_seconds = train(args.rl, OUT / "rl", args.procs, common)
-    # the control's steps: the RL run's wall time over the SFT run's time per step (a short run, start-up removed)
-    short = train(args.sft, OUT / "calibrate", args.procs, [*common, f"train.max_steps={CALIBRATION_STEPS}"])
-    longer = train(args.sft, OUT / "calibrate2", args.procs, [*common, f"train.max_steps={2 * CALIBRATION_STEPS}"])
-    per_step, startup = (longer - short) / CALIBRATION_STEPS, 2 * short - longer
-    sft_steps = max(1, round((rl_seconds - startup) / per_step))
-    sft_seconds = train(args.sft, OUT / "sft", args.procs, [*common, f"train.max_steps={sft_steps}"])
+    rl_seconds = train(args.rl, OUT / "rl", args.procs, [*common, *args.rl_args])
+    # the control's steps: start-up and time per step from two short runs, then corrected from the control's own
+    # wall time (start-up varies by seconds between runs, so one estimate can be far off)
+    short, longer = (
+        train(args.sft, OUT / f"calibrate{n}", args.procs, [*common, f"train.max_steps={n}"])
+        for n in (CALIBRATION_STEPS, 4 * CALIBRATION_STEPS)
+    )
+    per_step = max(longer - short, 1.0) / (3 * CALIBRATION_STEPS)
+    startup = short - CALIBRATION_STEPS * per_step
+    sft_steps, sft_seconds = 0, 0.0
+    for _ in range(1 + TRIES):
+        sft_steps = max(1, round((rl_seconds - startup) / per_step))
+        shutil.rmtree(OUT / "sft", ignore_errors=True)
+        sft_seconds = train(args.sft, OUT / "sft", args.procs, [*common, f"train.max_steps={sft_steps}"])
+        if abs(sft_seconds - rl_seconds) <= MATCH * rl_seconds:
+            break
+        per_step = max(sft_seconds - startup, 1.0) / sft_steps
 
     rewards = RewardConfig(**rl["rl"]["rewards"])
     data = args.data
@@ -109,7 +123,12 @@ def main() -> None:
     held_out = {name: read_held_out(path, data, rewards, max_new_tokens) for name, path in models.items()}
     result = {
         "start": str(start),
-        "rl": {"experiment": args.rl, "seconds": round(rl_seconds, 1), "steps": rl["train"]["max_steps"]},
+        "rl": {
+            "experiment": args.rl,
+            "seconds": round(rl_seconds, 1),
+            "steps": rl["train"]["max_steps"],
+            "overrides": args.rl_args,
+        },
         "sft": {"experiment": args.sft, "seconds": round(sft_seconds, 1), "steps": sft_steps},
         "held_out_data": data,
         "max_new_tokens": max_new_tokens,

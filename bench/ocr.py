@@ -7,8 +7,10 @@ KV-cached generate, one text file a page) against transformers' GotOcr2 (its ima
 
 Both sides get GOT's prompt (transformers' from our prompt ids, since its processor writes " OCR: "), greedy
 decoding with no_repeat_ngram_size=20, and max_new_tokens new tokens (random weights never emit <|im_end|>, so
-every page costs the same). Pages are 1000x1300 PNGs of text. Models as in bench/generate.py: tiny_qwen, and the
-Qwen1.5-0.5B-shaped decoder behind a one-block 256² encoder (256 tokens a view). Each time is the best of --reps
+every page costs the same). Pages are 1000x1300 PNGs of text. Models as in bench/generate.py: tiny_qwen with the
+repo's tiny vocabulary, and the Qwen1.5-0.5B-shaped decoder behind a one-block 256² encoder (256 tokens a view)
+with the real Qwen vocabulary (--qwen-vocab, default ../shared/vocab/qwen.tiktoken): its random weights emit ids
+across all 151k, which only that vocabulary decodes. Each time is the best of --reps
 runs, ours and theirs interleaved, after a warm-up.
 """
 
@@ -95,11 +97,15 @@ def main() -> None:
     p.add_argument("--models", nargs="+", choices=("tiny", "qwen05b-shaped"), default=("tiny", "qwen05b-shaped"))
     p.add_argument("--batches", nargs="+", type=int, default=(1, 8))
     p.add_argument("--reps", type=int, default=None, help="timed runs per row (default 3 tiny, 1 0.5B; 1 --quick)")
+    p.add_argument(
+        "--qwen-vocab", type=Path, default=Path(__file__).resolve().parents[2] / "shared/vocab/qwen.tiktoken"
+    )
     p.add_argument("--out", type=Path, default=Path("bench/results/ocr.json"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     plans = {"tiny": (16, 64 if args.quick else 256), "qwen05b-shaped": (8, 8 if args.quick else 32)}  # pages, tokens
-    tokenizer = GOTTokenizer.default()
+    if "qwen05b-shaped" in args.models and not args.qwen_vocab.is_file():
+        p.error(f"the 0.5B-shaped model needs the Qwen vocabulary: no {args.qwen_vocab} (pass --qwen-vocab)")
     results = []
     print(
         f"{'model':<16}{'batch':>6}{'pages':>6}{'new':>5}{'ours pages/s':>14}{'hf pages/s':>12}{'speedup':>9}  same text"
@@ -108,6 +114,7 @@ def main() -> None:
         tmp = Path(tmp)
         for name in args.models:
             n_pages, new_tokens = plans[name]
+            tokenizer = GOTTokenizer.default() if name == "tiny" else GOTTokenizer.from_file(args.qwen_vocab)
             model, hf = build(name, tokenizer, tmp / f"{name}-hf", 256 if name != "tiny" else None)
             from transformers import AutoProcessor
 

@@ -82,7 +82,10 @@ def test_failing_samples_are_skipped_and_counted(tmp_path):
 
 def test_lang_reaches_nested_configs(tmp_path):
     j = RenderJob(out=str(tmp_path), num=1, types=("finegrained", "chart", "formula"), langs=("zh",))
-    assert j.overrides("finegrained") == {"document": {"langs": ["zh"], "table": {"langs": ["zh"]}}}
+    assert j.overrides("finegrained") == {
+        "document": {"langs": ["zh"], "table": {"langs": ["zh"]}},
+        "line": {"langs": ["zh"]},
+    }
     assert j.overrides("chart") == {"langs": ["zh"]} and j.overrides("formula") == {}
     assert j.prefix != RenderJob(out=str(tmp_path), num=1, types=("finegrained", "chart", "formula")).prefix
 

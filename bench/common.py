@@ -14,6 +14,7 @@ max_memory_allocated; and each timed pass ends with a synchronize, so that it ti
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -83,3 +84,11 @@ def run_worker(script: str, args: list[str]) -> dict:
 def write_report(report: dict, out: str) -> None:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(report, indent=2))
+
+
+def write_results(out: Path, results: list[dict], **settings) -> None:
+    """A bench's JSON: its rows, and its settings with the machine's state beside them. Written after every row, so
+    a run cut short keeps what it measured."""
+    meta = {**settings, "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "torch": torch.__version__}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))

@@ -18,14 +18,13 @@ the decode step's floor, `matmul_floor_ms`: the decoder's linear layers and the 
 """
 
 import argparse
-import json
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from common import write_results
 from got.config import load_model_config
 from got.model.checkpoint import checkpoint_from_model, model_from_checkpoint, save_checkpoint, with_tokenizer
 from got.model.decode import rows_linear
@@ -121,18 +120,15 @@ def timed(fn) -> tuple[float, list[list[int]]]:
 
 def save(args: argparse.Namespace, reps: dict, results: list[dict]) -> None:
     """Written after every row, so a run cut short keeps what it measured."""
-    meta = dict(
+    write_results(
+        args.out,
+        results,
         device=args.device,
         threads=args.threads,
         no_repeat_ngram_size=args.ngram,
         quick=args.quick,
         reps=reps,
-        cpu_count=os.cpu_count(),
-        load_average=os.getloadavg(),
-        torch=torch.__version__,
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
 
 
 def main() -> None:

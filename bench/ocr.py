@@ -16,7 +16,6 @@ runs, ours and theirs interleaved, after a warm-up.
 
 import argparse
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
+from common import write_results
 from generate import build
 from got.infer.api import GOT
 from got.infer.files import OcrOptions, find_pages, ocr_files
@@ -153,15 +153,7 @@ def main() -> None:
                     f"{row['speedup']:>8.2f}x  {row['same_text']}",
                     flush=True,
                 )
-                meta = dict(
-                    threads=args.threads,
-                    quick=args.quick,
-                    cpu_count=os.cpu_count(),
-                    load_average=os.getloadavg(),
-                    torch=torch.__version__,
-                )
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+                write_results(args.out, results, threads=args.threads, quick=args.quick)
 
 
 if __name__ == "__main__":

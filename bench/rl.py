@@ -13,7 +13,6 @@ step (rollouts, rewards, old/reference log-probabilities, loss, backward, AdamW)
 import argparse
 import copy
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from common import memory_kib
+from common import memory_kib, write_results
 from generate import build
 from got.data.sample import Sample
 from got.model.generate import Sampling, generate
@@ -163,15 +162,7 @@ def main() -> None:
             f"{row['speedup']:>8.2f}x{memory[0.0]:>14.0f}{memory[0.04]:>8.0f}",
             flush=True,
         )
-    meta = dict(
-        threads=args.threads,
-        quick=args.quick,
-        cpu_count=os.cpu_count(),
-        load_average=os.getloadavg(),
-        torch=torch.__version__,
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    write_results(args.out, results, threads=args.threads, quick=args.quick)
 
 
 if __name__ == "__main__":

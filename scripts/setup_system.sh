@@ -4,6 +4,7 @@
 #  - Debian fonts (Latin and CJK faces the renderers draw with), tesseract + eng + chi_sim (bench/label_fidelity.py
 #    and the label tests), nodejs + npm (MathJax runs in node).
 #  - chromium (headless: the report test screenshots report.html).
+#  - libtasn1-doc: its manual, libtasn1.pdf, is the real PDF nobody here wrote that bench/learning.py reads lines from.
 #  - npm mathjax-full@3 (formula rendering, and the math in report.html and rendered outputs), installed into
 #    $GOT_NODE_DIR (default ~/.cache/got/node), outside the repository;
 #    got/render/engines.py looks for it there.
@@ -13,7 +14,7 @@ set -euo pipefail
 node_dir="${GOT_NODE_DIR:-$HOME/.cache/got/node}"
 packages=(fonts-noto-cjk fonts-wqy-zenhei fonts-wqy-microhei fonts-arphic-ukai fonts-arphic-uming fonts-lxgw-wenkai
   fonts-dejavu fonts-liberation2 fonts-noto-core fonts-urw-base35 fonts-texgyre fonts-cmu
-  tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim chromium)
+  tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim chromium libtasn1-doc)
 # a node that did not come from Debian (e.g. nodesource's, which bundles npm) is kept: Debian's npm conflicts with it
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)

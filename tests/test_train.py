@@ -90,6 +90,8 @@ def test_three_stages_hand_over_under_deepspeed(tmp_path, shards):
     stage1 = load_file(s1 / "final/model.safetensors")
     evals = [r for r in map(json.loads, (s1 / "metrics.jsonl").read_text().splitlines()) if "eval/edit_dist" in r]
     assert [r["step"] for r in evals] == [3] and 0 <= evals[0]["eval/edit_dist"] <= 1
+    steps = [r for r in map(json.loads, (s1 / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+    assert len(steps) == 3 and all(r["s/step"] > 0 for r in steps)  # what a step costs, for budgeting runs
     assert json.loads((s1 / "best/scores.json").read_text())["step"] == 3  # the first evaluation is the best so far
     assert (s1 / "best/model.safetensors").is_file()
     assert json.loads((s1 / "final/config.json").read_text())["model"]["decoder"]["model_type"] == "opt"

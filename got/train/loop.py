@@ -228,6 +228,7 @@ def step_metrics(run: Run, sums: dict, before: dict, start: float) -> dict[str, 
         "grad_norm": float(run.engine.get_global_grad_norm() or 0.0),
         "tok/s": tokens / elapsed,
         "samples/s": samples / elapsed,
+        "s/step": elapsed,  # as stage 4 logs it: what a step costs, for budgeting a run's steps
         "eff": tokens / capacity if capacity else 0.0,
         "skipped_nonfinite": run.guard.total,
         **{f"skipped/{k}": v for k, v in after["skipped"].items()},

@@ -13,8 +13,9 @@ Each time is the best of --reps runs (default 3 tiny, 1 for the minute-long 0.5B
 interleaved, after a warm-up.
 
 Where the time goes, per row: the prefill alone (a run with max_new_tokens=1), the mean decode step after it, and
-the decode step's floor, `matmul_floor_ms`: the decoder's linear layers and the vocabulary head applied once to
-`batch` rows with nothing else around them, the weight reads and arithmetic every decode step pays whoever runs it.
+the decode step's fp32 floor, `matmul_floor_ms`: the decoder's linear layers and the fp32 vocabulary head applied
+once to `batch` rows with nothing else around them, the reads every fp32 decode step pays. Ours can go below it on
+CPU: greedy decoding reads a large head through its bf16 screen (got.model.decode.ScreenedHead, same argmax).
 """
 
 import argparse

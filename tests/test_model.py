@@ -212,6 +212,59 @@ def test_rows_linear_equals_linear(rows, bias):
     torch.testing.assert_close(out, torch.nn.functional.linear(x, weight, b), rtol=1e-5, atol=1e-5)
 
 
+def near_tie_head(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A head (4096, 256) whose top 32 tokens, for the returned rows x, lie within bf16's rounding of each other."""
+    g = torch.Generator().manual_seed(seed)
+    weight = torch.randn(4096, 256, generator=g) / 16
+    base = torch.randn(256, generator=g)
+    x = base + torch.randn(64, 256, generator=g) / 10  # rows close to one direction...
+    weight[:32] = base / base.norm() + torch.randn(32, 256, generator=g) * 1e-3  # ...that these 32 tokens share
+    return weight, x
+
+
+@pytest.mark.parametrize("banned", [False, True])
+def test_screened_head_picks_the_fp32_argmax(banned):
+    # The outside truth is the fp32 head's argmax; the screen without its error bound (bf16 alone) must miss it
+    # somewhere in this near-tie set, or the test could not tell a bound from none.
+    from got.model.decode import ScreenedHead
+
+    weight, x = near_tie_head(seed=0)
+    logits = torch.nn.functional.linear(x, weight)
+    ban = None
+    if banned:  # each row bans its own fp32 winner and a few random tokens, as the n-gram rule would
+        ban = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, logits.argmax(-1, keepdim=True), True)
+        ban[:, torch.randperm(4096, generator=torch.Generator().manual_seed(1))[:50]] = True
+        logits = logits.masked_fill(ban, float("-inf"))
+
+    def rows(screen: ScreenedHead) -> list[int]:  # one row at a time: a batch shares its rows' candidates
+        return [screen.argmax(x[i : i + 1], None if ban is None else ban[i : i + 1]).item() for i in range(len(x))]
+
+    screen = ScreenedHead(weight)
+    assert screen.argmax(x, ban).tolist() == logits.argmax(-1).tolist()
+    assert rows(screen) == logits.argmax(-1).tolist()
+    unbounded = ScreenedHead(weight)
+    unbounded.coef = 0.0
+    assert rows(unbounded) != logits.argmax(-1).tolist()
+
+
+def test_generate_through_the_screen_is_greedy_on_the_fp32_logits(monkeypatch):
+    # A head large enough to be screened (the threshold lowered to the tiny head): the generated tokens are the
+    # argmax of the model's own fp32 logits at every position, in a left-padded batch and under the n-gram ban.
+    from got.model import decode
+
+    monkeypatch.setattr(decode, "SCREEN_MIN_NUMEL", 0)
+    model = make_model("tiny_qwen")
+    prompts = [sample(model, v, 3, seed=40 + v) for v in (1, 3)]
+    out = generate(model, [p for p, _ in prompts], [im for _, im in prompts], max_new_tokens=8)
+    assert model.lm_head in decode._SCREENS  # the screen was used
+    for (ids, images), tokens in zip(prompts, out):
+        logits = model(torch.tensor([ids + tokens]), images)[0]
+        assert logits[len(ids) - 1 : -1].argmax(-1).tolist() == tokens
+    guarded = generate(model, [prompts[0][0]], [prompts[0][1]], max_new_tokens=12, no_repeat_ngram_size=2)[0]
+    monkeypatch.setattr(decode, "SCREEN_MIN_NUMEL", 1 << 60)
+    assert guarded == generate(model, [prompts[0][0]], [prompts[0][1]], max_new_tokens=12, no_repeat_ngram_size=2)[0]
+
+
 def test_bad_inputs_raise_clear_errors():
     model = make_model("tiny_qwen")
     ids, images = sample(model, views=2, n_text=3, seed=6)
@@ -295,11 +348,14 @@ def test_generate_no_repeat_ngram():
     "decoder", [{}, {"num_key_value_heads": 2}, {"model_type": "llama", "num_key_value_heads": 2, "mlp_bias": True}]
 )
 @pytest.mark.parametrize("padded", [False, True])
-def test_fused_decode_step_matches_transformers(decoder, padded):
+@pytest.mark.parametrize("batch", [1, 3])
+def test_fused_decode_step_matches_transformers(decoder, padded, batch, monkeypatch):
     from transformers.cache_utils import Cache
 
-    from got.model.decode import fused_step
+    from got.model import decode
     from got.model.generate import GrowingLayer
+
+    monkeypatch.setattr(decode, "WEIGHT_MAJOR_MIN_NUMEL", 0)  # the tiny weights take the large weights' paths
 
     cfg = load_model_config("tiny_qwen")
     cfg.decoder.update(decoder)
@@ -308,12 +364,12 @@ def test_fused_decode_step_matches_transformers(decoder, padded):
     torch.manual_seed(0)
     model = GOTModel(cfg).eval()
     base, layers = model.decoder.base_model, cfg.decoder["num_hidden_layers"]
-    batch, width = 3, 9
+    width = 9
     mask = torch.ones(batch, width + 1, dtype=torch.long)
     if padded:
         mask[0, :3] = 0
     position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-    embeds, token = torch.randn(batch, width, cfg.decoder["hidden_size"]), torch.tensor([7, 8, 9])
+    embeds, token = torch.randn(batch, width, cfg.decoder["hidden_size"]), torch.tensor([7, 8, 9][:batch])
     caches = [Cache(layers=[GrowingLayer(width + 1) for _ in range(layers)]) for _ in range(2)]
     with torch.inference_mode():
         for cache in caches:
@@ -324,8 +380,9 @@ def test_fused_decode_step_matches_transformers(decoder, padded):
                 cache=cache,
                 use_cache=True,
             )
-        step = fused_step(model.decoder, caches[1].layers, width + 1)
+        step = decode.fused_step(model.decoder, caches[1].layers, width + 1, batch)
         assert step is not None
+        assert step.layers[0].down.transposed == (batch == 1)  # one row: weights stored (in, out)
         ref = base(
             inputs_embeds=base.embed_tokens(token[:, None]),
             attention_mask=mask,
@@ -334,7 +391,7 @@ def test_fused_decode_step_matches_transformers(decoder, padded):
             use_cache=True,
         ).last_hidden_state[:, -1]
         ours = step(token, position_ids[:, -1], width, mask.bool()[:, None, None, :] if padded else None)
-    # the step's matmuls run as weight @ x.T (rows_linear): the same sums up to float reassociation
+    # the step's matmuls run as weight @ x.T (rows_linear) or x @ weight.T stored: the same sums up to reassociation
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
     for a, b in zip(caches[0].layers, caches[1].layers):
         torch.testing.assert_close(b.key_buffer, a.key_buffer, rtol=1e-6, atol=1e-6)

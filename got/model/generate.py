@@ -14,7 +14,9 @@ Speed (bench/generate.py measures it against transformers' generate):
   cost more Python than arithmetic at small widths; same hidden states), other decoders (OPT) through
   transformers; the prompt always goes through transformers;
 - on CPU, from 8 rows, the decode step's large matmuls, the head's included, run as weight @ hidden.T
-  (`rows_linear`), the orientation in which MKL reads the weights fastest: a decode step is bound by those reads.
+  (`rows_linear`), the orientation in which MKL reads the weights fastest: a decode step is bound by those reads;
+- greedy decoding on CPU picks each token through `ScreenedHead` (a large fp32 head read in bf16, the few tokens
+  that could be the maximum then in fp32): the same argmax for half the head's reads.
 """
 
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from typing import Iterator
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
-from got.model.decode import fused_step, rows_linear
+from got.model.decode import ScreenedHead, fused_step, rows_linear
 from got.model.got import GOTModel
 
 SYNC_EVERY = 8  # a finished row keeps emitting pad until the next check: at most SYNC_EVERY - 1 wasted steps
@@ -50,17 +52,17 @@ class GrowingLayer(DynamicLayer):
         return self.keys, self.values
 
 
-def ban_repeats(logits: torch.Tensor, history: torch.Tensor, real: torch.Tensor, n: int) -> torch.Tensor:
-    """Set to -inf every token that would complete an n-gram already in its row (transformers' no_repeat_ngram rule).
+def repeat_ban(history: torch.Tensor, real: torch.Tensor, n: int, vocab: int) -> torch.Tensor:
+    """(B, vocab) bool: the tokens that would complete an n-gram already in their row (transformers'
+    no_repeat_ngram rule).
 
     history: (B, L) tokens so far; real: (B, L) bool, False on left padding, whose n-grams do not count.
     """
     windows, real = history.unfold(1, n, 1), real.unfold(1, n, 1).all(-1)  # (B, L-n+1, n), (B, L-n+1)
     seen = (windows[:, :, :-1] == history[:, None, history.shape[1] - n + 1 :]).all(-1) & real
-    vocab = logits.shape[-1]
     banned = torch.where(seen, windows[:, :, -1], vocab)  # the extra column `vocab` collects non-matches
-    ban = torch.zeros(logits.shape[0], vocab + 1, dtype=torch.bool, device=logits.device).scatter_(1, banned, True)
-    return logits.masked_fill(ban[:, :vocab], float("-inf"))
+    ban = torch.zeros(history.shape[0], vocab + 1, dtype=torch.bool, device=history.device).scatter_(1, banned, True)
+    return ban[:, :vocab]
 
 
 def project(lm_head: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
@@ -137,8 +139,10 @@ def decode_steps(
     base, embed_tokens = model.decoder.base_model, model.decoder.get_input_embeddings()
     layers = model.decoder.config.get_text_config(decoder=True).num_hidden_layers
     cache = Cache(layers=[GrowingLayer(total) for _ in range(layers)])
-    fused = fused_step(model.decoder, cache.layers, int(position_ids.max()) + max_new_tokens + 1)
+    fused = fused_step(model.decoder, cache.layers, int(position_ids.max()) + max_new_tokens + 1, batch)
     pad_mask = mask.bool()[:, None, None, :] if bool((mask[:, :width] == 0).any()) else None
+    vocab = model.lm_head.weight.shape[0]
+    screen = ScreenedHead.of(model.lm_head) if sampling is None else None
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     length, token = width, None  # token: the last step's, fed to the next
     for step in range(max_new_tokens):
@@ -162,10 +166,16 @@ def decode_steps(
                 use_cache=True,
             )
             hidden = out.last_hidden_state[:, -1]
-        logits = project(model.lm_head, hidden).float()
+        ban = None
         if 0 < no_repeat_ngram_size <= length:
-            logits = ban_repeats(logits, tokens[:, :length], mask[:, :length].bool(), no_repeat_ngram_size)
-        token = (logits.argmax(-1) if sampling is None else sampling(logits)).masked_fill(done, cfg.pad_token_id)
+            ban = repeat_ban(tokens[:, :length], mask[:, :length].bool(), no_repeat_ngram_size, vocab)
+        if screen is not None:
+            token = screen.argmax(hidden, ban)
+        else:
+            logits = project(model.lm_head, hidden).float()
+            logits = logits if ban is None else logits.masked_fill(ban, float("-inf"))
+            token = logits.argmax(-1) if sampling is None else sampling(logits)
+        token = token.masked_fill(done, cfg.pad_token_id)
         tokens[:, length] = token
         length += 1
         done |= token == cfg.eos_token_id

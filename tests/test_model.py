@@ -401,7 +401,7 @@ def test_fused_decode_step_matches_transformers(decoder, padded, batch, monkeypa
 def test_fused_step_falls_back_for_other_decoders():
     from got.model.decode import fused_step
 
-    assert fused_step(make_model("tiny_opt").decoder, [], 8) is None
+    assert fused_step(make_model("tiny_opt").decoder, [], 8, 1) is None
 
 
 def test_zero_image_features_is_the_no_image_baseline(tmp_path):

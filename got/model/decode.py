@@ -23,7 +23,7 @@ import torch.nn.functional as F
 FUSED_TYPES = frozenset({"qwen2", "llama"})
 
 
-def fused_step(decoder, cache_layers: list, max_positions: int, rows: int = 8) -> "FusedDecodeStep | None":
+def fused_step(decoder, cache_layers: list, max_positions: int, rows: int) -> "FusedDecodeStep | None":
     """The fused step for this decoder at `rows` rows a step, or None where its configuration is not one we
     reproduce exactly."""
     cfg = decoder.config
@@ -177,6 +177,12 @@ FP32_UNIT = 2.0**-24
 SCREEN_MAX_SHARE = 8  # more candidates than vocab / 8 in a step: the full fp32 head is cheaper
 
 
+def plain_head(lm_head: torch.nn.Module) -> bool:
+    """A bias-free nn.Linear without hooks: its logits are hidden @ weight.T, so it may be computed another way."""
+    plain = type(lm_head) is torch.nn.Linear and lm_head.bias is None
+    return plain and not lm_head._forward_hooks and not lm_head._forward_pre_hooks
+
+
 class ScreenedHead:
     """The fp32 head's greedy argmax through a bf16 screen, for a plain Linear head (V, d) on CPU.
 
@@ -205,13 +211,10 @@ class ScreenedHead:
         """The screen for this head, or None where it does not apply: a head with a bias or hooks, not fp32, not on
         the CPU (GPU bf16 matmuls may reduce in bf16, outside the bound), or too small to gain. Kept between calls
         while the weight is unchanged (same storage, no in-place update since)."""
-        weight = getattr(lm_head, "weight", None)
-        plain = type(lm_head) is torch.nn.Linear and lm_head.bias is None
-        if not plain or lm_head._forward_hooks or lm_head._forward_pre_hooks:
+        if not plain_head(lm_head):
             return None
-        if weight.device.type != "cpu" or weight.dtype != torch.float32:
-            return None
-        if weight.numel() < SCREEN_MIN_NUMEL:
+        weight = lm_head.weight
+        if weight.device.type != "cpu" or weight.dtype != torch.float32 or weight.numel() < SCREEN_MIN_NUMEL:
             return None
         key = (weight.data_ptr(), weight._version)
         cached = _SCREENS.get(lm_head)

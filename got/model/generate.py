@@ -25,7 +25,7 @@ from typing import Iterator
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
-from got.model.decode import ScreenedHead, fused_step, rows_linear
+from got.model.decode import ScreenedHead, fused_step, plain_head, rows_linear
 from got.model.got import GOTModel
 
 SYNC_EVERY = 8  # a finished row keeps emitting pad until the next check: at most SYNC_EVERY - 1 wasted steps
@@ -68,10 +68,7 @@ def repeat_ban(history: torch.Tensor, real: torch.Tensor, n: int, vocab: int) ->
 def project(lm_head: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     """Logits (B, vocab) of the last hidden states: a plain Linear head through `rows_linear` (the orientation
     that reads its weight fastest), any other head, or one with hooks, called as a module."""
-    plain = type(lm_head) is torch.nn.Linear and lm_head.bias is None
-    if not plain or lm_head._forward_hooks or lm_head._forward_pre_hooks:
-        return lm_head(hidden)
-    return rows_linear(hidden, lm_head.weight)
+    return rows_linear(hidden, lm_head.weight) if plain_head(lm_head) else lm_head(hidden)
 
 
 @dataclass(frozen=True)

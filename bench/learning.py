@@ -3,7 +3,7 @@
 it), read on held-out rendered English words and prose lines in eight proportional faces and on a real PDF's lines,
 beside tesseract on the same images and a model trained without the image (docs/learning.md).
 
-    python bench/learning.py                           # about 60 min on 2 cores: bench/results/learning.{json,png}
+    python bench/learning.py                           # about 40 min on 2 cores: bench/results/learning.{json,png}
     python bench/learning.py --fast --out /tmp/learn   # a smoke run of every part, a few steps each (~3 min)
 
 What it renders, trains and evaluates is configs/bench/learning.yaml; the recipe's levers are in the render and
@@ -15,6 +15,7 @@ character edits over the label's length, greedy decoding.
 
 import argparse
 import dataclasses
+import itertools
 import json
 import shutil
 import statistics
@@ -114,8 +115,8 @@ def train(bench: Bench, name: str, experiment: str) -> dict:
     bench.command(name, [*launcher, "train/train.py", f"+experiment={experiment}", *overrides])
     rows = records(out_dir(experiment) / "metrics.jsonl")
     steps = [r for r in rows if "loss" in r]
-    evals = [
-        {"step": r["step"], **{s: r[f"eval/{s}/cer"] for s in HELD_OUT if f"eval/{s}/cer" in r}}
+    evals = [  # each held-out set the run's periodic evaluation names: eval/NAME/cer
+        {"step": r["step"], **{k.split("/")[1]: v for k, v in r.items() if k.count("/") == 2 and k.endswith("/cer")}}
         for r in rows
         if "eval/cer" in r
     ]
@@ -130,7 +131,7 @@ def train(bench: Bench, name: str, experiment: str) -> dict:
     text += f"{steps[-1]['loss']:.2f}"
     if evals:
         last = evals[-1]
-        text += ", held-out CER " + ", ".join(f"{s} {last[s]:.3f}" for s in HELD_OUT if s in last)
+        text += ", held-out CER " + ", ".join(f"{s} {cer:.3f}" for s, cer in last.items() if s != "step")
         text += f" at step {last['step']}"
     bench.done(name, since, text)
     return summary
@@ -208,27 +209,35 @@ def table(bench: Bench, results: list[dict]) -> None:
 
 
 def plot(runs: dict[str, dict], cfg: dict, png: Path) -> None:
-    """Training loss and held-out CER during training: the glyph warm-up, then words and lines, with the no-image
-    run (random init, on words and lines) started beside the words and lines."""
+    """Training loss and held-out CER during training: the runs of the curriculum one after the other (each from
+    the previous one's model), with the no-image run (random init, on words and lines) started beside the last."""
     fig, (ax_loss, ax_cer) = plt.subplots(1, 2, figsize=(11, 3.8))
-    offset = runs["glyphs"]["steps"]
-    for name, label, start in (("glyphs", "glyph warm-up", 0), ("words", "words and lines", offset)):
+    curriculum = [name for name in runs if name != "noimage"]
+    starts = dict(zip(curriculum, itertools.accumulate([0] + [runs[n]["steps"] for n in curriculum[:-1]])))
+    for name in curriculum:
         steps, losses = zip(*runs[name]["curve"])
-        ax_loss.plot([start + s for s in steps], losses, label=label, lw=1)
+        ax_loss.plot([starts[name] + s for s in steps], losses, label=name, lw=1)
+    last = starts[curriculum[-1]]
     steps, losses = zip(*runs["noimage"]["curve"])
-    ax_loss.plot([offset + s for s in steps], losses, "--", label="no image (words and lines)", lw=1)
-    for held_out, color in (("words", "C0"), ("lines", "C1")):
-        for name, style, label in (("words", "o-", held_out), ("noimage", "x--", f"{held_out}, no image")):
-            points = [(offset + e["step"], e[held_out]) for e in runs[name]["evals"] if held_out in e]
+    ax_loss.plot([last + s for s in steps], losses, "--", label="no image", lw=1)
+    held_outs = sorted({k for r in runs.values() for e in r["evals"] for k in e if k != "step"})
+    color = {held_out: f"C{i}" for i, held_out in enumerate(held_outs)}
+    for name in [*curriculum, "noimage"]:
+        blind, start = (True, last) if name == "noimage" else (False, starts[name])
+        for held_out in held_outs:
+            points = [(start + e["step"], e[held_out]) for e in runs[name]["evals"] if held_out in e]
             if points:
-                ax_cer.plot(*zip(*points), style, color=color, ms=4, label=label)
-        ax_cer.axhline(cfg["targets"][held_out], color=color, ls=":", lw=1)
+                label = f"{held_out}, no image" if blind else held_out
+                ax_cer.plot(*zip(*points), "x--" if blind else "o-", color=color[held_out], ms=4, label=label)
+    for held_out, target in cfg["targets"].items():
+        ax_cer.axhline(target, color=color.get(held_out, "grey"), ls=":", lw=1)
     ax_loss.set(ylabel="train loss (nats/token)", title="training")
     ax_cer.set(ylabel="held-out CER (greedy, first samples)", title="held-out CER during training (dotted: targets)")
     ax_cer.set_ylim(bottom=0)
     for ax in (ax_loss, ax_cer):
-        ax.axvline(offset, color="grey", lw=0.8)  # the glyph warm-up ends, words and lines begin
-        ax.set_xlabel("optimizer step (glyph warm-up first)")
+        for name in curriculum[1:]:
+            ax.axvline(starts[name], color="grey", lw=0.8)  # one run of the curriculum ends, the next begins
+        ax.set_xlabel("optimizer step, the curriculum's runs one after the other")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

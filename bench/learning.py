@@ -3,7 +3,7 @@
 it), read on held-out rendered English words and prose lines in eight proportional faces and on a real PDF's lines,
 beside tesseract on the same images and a model trained without the image (docs/learning.md).
 
-    python bench/learning.py                           # about 40 min on 2 cores: bench/results/learning.{json,png}
+    python bench/learning.py                           # about 52 min on 2 cores: bench/results/learning.{json,png}
     python bench/learning.py --fast --out /tmp/learn   # a smoke run of every part, a few steps each (~3 min)
 
 What it renders, trains and evaluates is configs/bench/learning.yaml; the recipe's levers are in the render and

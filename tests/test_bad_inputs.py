@@ -204,7 +204,7 @@ CASES = [
     ("data/token_coverage.py", ["{text}/ok.txt", "--tokenizer", "{text}/bad.tiktoken"], ERROR, "malformed line"),
     ("data/token_coverage.py", ["{text}/ok.txt", "--tokenizer", "{empty}"], ERROR, "expected exactly one"),
     # data/train_vocab.py: bad arguments fail before the minutes of training
-    ("data/train_vocab.py", ["--size", "100"], ERROR, "must exceed the 256"),
+    ("data/train_vocab.py", ["--size", "100"], ERROR, "must be at least the 256"),
     ("data/train_vocab.py", ["--size", "lots"], ERROR, "invalid int value"),
     ("data/train_vocab.py", ["--out", "{tmp}/none/vocab.tiktoken"], ERROR, "no such directory"),
     ("data/train_vocab.py", ["--out", "{empty}"], ERROR, "is a directory"),

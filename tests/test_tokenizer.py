@@ -1,6 +1,9 @@
 import json
+import runpy
+import sys
 import unicodedata
 from itertools import islice
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +185,16 @@ def test_trained_vocab_encodes_like_hf(tmp_path):
     for text in [*TEXTS, bpe.SAMPLE_EN, bpe.SAMPLE_ZH, *texts[::25]]:
         theirs = [token_bytes(token) for token in hf.encode(text).tokens]
         assert [ours.encoding.decode_single_token_bytes(i) for i in ours.encode(text)] == theirs
+
+
+def test_byte_level_vocab(tmp_path, capsys, monkeypatch):
+    """data/train_vocab.py --size 256: no merges, so every id is one UTF-8 byte and the specials follow the bytes."""
+    out = tmp_path / "bytes.tiktoken"
+    monkeypatch.setattr(sys, "argv", ["train_vocab.py", "--size", "256", "--out", str(out)])
+    runpy.run_path(str(Path(__file__).resolve().parents[1] / "data/train_vocab.py"), run_name="__main__")
+    assert "256 ranks" in capsys.readouterr().out
+    tok = GOTTokenizer.from_file(out)
+    for text in TEXTS:
+        assert tok.encode(text) == list(unicodedata.normalize("NFC", text).encode("utf-8"))
+        assert tok.decode(tok.encode(text)) == unicodedata.normalize("NFC", text)
+    assert (tok.num_ranks, tok.vocab_size, tok.token_id("<|endoftext|>")) == (256, 256 + len(SPECIAL_TOKENS), 256)

@@ -29,11 +29,7 @@ def main(argv: list[str] | None = None) -> None:
 
     start = time.time()
     # 256: one token per byte, so output k of an English word is its letter k (docs/learning.md)
-    ranks = (
-        {bytes([b]): b for b in range(256)}
-        if args.size == 256
-        else bpe.hf_to_ranks(bpe.train_hf(bpe.corpus(), args.size))
-    )
+    ranks = bpe.byte_ranks() if args.size == 256 else bpe.hf_to_ranks(bpe.train_hf(bpe.corpus(), args.size))
     write_vocab(ranks, args.out)
     tok = GOTTokenizer.from_file(args.out)
     print(f"wrote {args.out}: {tok.num_ranks} ranks in {time.time() - start:.1f}s")

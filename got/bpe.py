@@ -130,9 +130,14 @@ def train_hf(texts: Iterable[str], size: int) -> Tokenizer:
     return tok
 
 
+def byte_ranks() -> dict[bytes, int]:
+    """The 256 single bytes as ranks 0..255: where every vocabulary starts, and the whole byte-level one."""
+    return {bytes([b]): b for b in range(256)}
+
+
 def hf_to_ranks(tok: Tokenizer) -> dict[bytes, int]:
     """Tiktoken ranks of a trained byte-level BPE: the 256 bytes, then each merge's result in merge order."""
-    ranks = {bytes([b]): b for b in range(256)}
+    ranks = byte_ranks()
     for left, right in json.loads(tok.to_str())["model"]["merges"]:
         token = token_bytes(left + right)
         if token in ranks:

@@ -3,9 +3,9 @@ import runpy
 import sys
 import unicodedata
 from itertools import islice
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from got import bpe
 from got.tokenizer import DEFAULT_VOCAB, SPECIAL_TOKENS, GOTTokenizer, token_bytes, tokens_per_char, write_vocab
@@ -191,7 +191,7 @@ def test_byte_level_vocab(tmp_path, capsys, monkeypatch):
     """data/train_vocab.py --size 256: no merges, so every id is one UTF-8 byte and the specials follow the bytes."""
     out = tmp_path / "bytes.tiktoken"
     monkeypatch.setattr(sys, "argv", ["train_vocab.py", "--size", "256", "--out", str(out)])
-    runpy.run_path(str(Path(__file__).resolve().parents[1] / "data/train_vocab.py"), run_name="__main__")
+    runpy.run_path(str(ROOT / "data/train_vocab.py"), run_name="__main__")
     assert "256 ranks" in capsys.readouterr().out
     tok = GOTTokenizer.from_file(out)
     for text in TEXTS:

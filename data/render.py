@@ -4,11 +4,11 @@
     python data/render.py --num 1000000 --out shards/synth --part 3/16   # machine 3 of 16, same dataset
 
 The same arguments give the same shards; a rerun resumes (finished shards are skipped); --part i/n renders the
-chunks c with c % n == i. --config takes YAML or JSON: {"weights": {type: w}, type: {field: value, ...}}.
+chunks c with c % n == i. --config takes YAML or JSON: {"weights": {type: w}, type: {field: value, ...}}, and a `defaults:` list of
+other configs it builds on (got/render/config_file.py).
 """
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -17,26 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from got.render import RENDERERS  # noqa: E402
+from got.render.config_file import load_config  # noqa: E402
 from got.render.run import RenderJob, run  # noqa: E402
-
-
-def load_config(path: str) -> dict:
-    """The --config file's mapping; a missing, unreadable or malformed file raises ValueError saying which."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-        if path.endswith((".yaml", ".yml")):
-            from omegaconf import OmegaConf
-
-            config = OmegaConf.to_container(OmegaConf.create(text))
-        else:
-            config = json.loads(text)
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise ValueError(f"--config {path}: {e}") from None
-    except Exception as e:  # omegaconf's YAML errors have no common base beyond Exception
-        raise ValueError(f"--config {path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"--config {path} holds a {type(config).__name__}, not a mapping of weights and types")
-    return config
 
 
 def main(argv: list[str] | None = None) -> dict:

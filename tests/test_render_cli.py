@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 
 from got.data.shards import read_samples
 from got.render import RENDERERS, build_config
+from got.render.config_file import load_config
 from got.render.run import RenderJob, run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,11 +102,59 @@ def overridden(built, overrides: dict) -> None:
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs/render").glob("*.yaml")), ids=lambda p: p.name)
 def test_render_configs_load(path, tmp_path):
-    config = runpy.run_path(str(ROOT / "data/render.py"))["load_config"](str(path))
+    config = load_config(path)
     job = RenderJob(out=str(tmp_path), num=1, weights=config.pop("weights", {}), configs=config)
     assert config and set(job.weights) <= set(RENDERERS)
     for name, overrides in config.items():
         overridden(build_config(RENDERERS[name].config, overrides), overrides)
+
+
+def test_defaults_merge_under_the_file_as_hydra_does(tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        "weights: {line: 1}\nline: {faces: [A.ttf], chars: [1, 1], degrade: {p: 0.5, blur: [0.3, 0.8]}}\n"
+    )
+    (tmp_path / "more.yaml").write_text("line: {font_size: [20, 40], chars: [2, 2]}\n")
+    (tmp_path / "child.yaml").write_text(
+        "defaults: [base, more]\nline: {chars: [3, 8], degrade: {p: 0.2}, kinds: {word: 1.0}}\n"
+    )
+    (tmp_path / "boxed.yaml").write_text("defaults: [base@finegrained.line]\nfinegrained: {source: line}\n")
+    assert load_config(tmp_path / "child.yaml") == {
+        "weights": {"line": 1},
+        "line": {
+            "faces": ["A.ttf"],
+            "chars": [3, 8],  # the file over `more` over `base`: lists are replaced whole
+            "degrade": {"p": 0.2, "blur": [0.3, 0.8]},  # mappings merge key by key
+            "font_size": [20, 40],
+            "kinds": {"word": 1.0},
+        },
+    }
+    assert load_config(tmp_path / "boxed.yaml") == {
+        "finegrained": {
+            "source": "line",
+            "line": {
+                "weights": {"line": 1},
+                "line": {"faces": ["A.ttf"], "chars": [1, 1], "degrade": {"p": 0.5, "blur": [0.3, 0.8]}},
+            },
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        ({"a.yaml": "defaults: [gone]\n"}, "gone.yaml <- "),
+        ({"a.yaml": "defaults: [b]\n", "b.yaml": "defaults: [a]\n"}, "defaults form a cycle"),
+        ({"a.yaml": "defaults: base\n"}, "defaults must be a list of config names, got 'base'"),
+        ({"a.yaml": "defaults: [b]\n", "b.yaml": "line: [1\n"}, "b.yaml <- "),
+    ],
+    ids=["missing", "cycle", "not-a-list", "bad-yaml"],
+)
+def test_bad_defaults_are_errors_that_name_the_file(tmp_path, files, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    cmd = [sys.executable, str(ROOT / "data/render.py"), "--types", "line", "--num", "1", "--out", str(tmp_path / "o")]
+    out = subprocess.run([*cmd, "--config", str(tmp_path / "a.yaml")], capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and message in out.stderr and "Traceback" not in out.stderr, out.stderr
 
 
 def test_unknown_config_key_is_an_error_that_names_it(tmp_path):

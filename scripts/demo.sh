@@ -44,12 +44,6 @@ for run in stage1_glyphs stage1 stage2 stage3 noimage; do
   say "$run" "$(python scripts/demo_report.py --progress "$out/$run")"
 done
 
-evaluate() {  # model, held-out set, max_new_tokens
-  run_logged "eval_$1_$2" python eval/evaluate.py "model=$out/$1/final" "data=$shards/heldout_$2" \
-    "out=$out/eval/$1_$2" progress=false "max_new_tokens=$3" no_repeat_ngram_size=0
-}
-for model in stage1 stage2 stage3 noimage; do evaluate "$model" lines 12; done
-for model in stage2 noimage; do evaluate "$model" markdown 16; done
-for model in stage3 noimage; do evaluate "$model" finegrained 12; done
+run_logged evaluate python scripts/demo_report.py --evaluate "$out"
 say "evaluated" "held-out sets"
 python scripts/demo_report.py "$out"

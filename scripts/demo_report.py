@@ -2,6 +2,7 @@
 model beside the no-image baseline with the targets of docs/learning.md, and the learning curves as a PNG.
 
     python scripts/demo_report.py --progress runs/demo/stage1   # one run's line
+    python scripts/demo_report.py --evaluate runs/demo          # score the table's models, and the no-image one
     python scripts/demo_report.py runs/demo                     # the table and runs/demo/learning.png
 """
 
@@ -24,6 +25,8 @@ ROWS = [
     ("stage3", "lines", "lines", 0.25),
     ("stage3", "finegrained", "box-guided lines", 0.5),
 ]
+# each held-out set's max_new_tokens: above its longest label (6 letters, 10 in markdown), so a loop costs little
+MAX_NEW_TOKENS = {"lines": 12, "markdown": 16, "finegrained": 12}
 CURVES = {
     "stage1": "stage 1 (lines)",
     "stage2": "stage 2 (markdown)",
@@ -53,6 +56,24 @@ def edit_dist(out: Path, model: str, held_out: str) -> tuple[float, int] | None:
         return None
     metrics = json.loads(path.read_text())
     return metrics["macro"]["edit_dist"], metrics["n"]
+
+
+def evaluate(out: Path) -> None:
+    """Scores every model of ROWS, and the no-image model, on their held-out sets (greedy, no n-gram ban) into
+    out/eval/{model}_{set}/: in one process, as eval/evaluate.py would one at a time, so the imports are paid once."""
+    from got.eval.evaluate import EvalConfig, run
+
+    for model, held_out in dict.fromkeys([(m, s) for m, s, *_ in ROWS] + [("noimage", s) for _, s, *_ in ROWS]):
+        cfg = EvalConfig(
+            data=str(out / "shards" / f"heldout_{held_out}"),
+            model=str(out / model / "final"),
+            out=str(out / "eval" / f"{model}_{held_out}"),
+            max_new_tokens=MAX_NEW_TOKENS[held_out],
+            no_repeat_ngram_size=0,
+            progress=False,
+        )
+        metrics = run(cfg)
+        print(f"{model} on held-out {held_out}: edit distance {metrics['macro']['edit_dist']:.4f} ({metrics['n']})")
 
 
 def table(out: Path) -> bool:
@@ -106,6 +127,9 @@ def main() -> None:
     args = sys.argv[1:]
     if args[:1] == ["--progress"]:
         print(progress(Path(args[1])))
+        return
+    if args[:1] == ["--evaluate"]:
+        evaluate(Path(args[1]))
         return
     out = Path(args[0] if args else "runs/demo")
     met = table(out)

@@ -2,6 +2,7 @@
 handling (resume and durable saves: test_resume.py)."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from got.config import load_model_config
 from got.model.checkpoint import checkpoint_from_model, save_checkpoint
 from got.model.got import ComputeConfig, GOTModel
 from got.tokenizer import GOTTokenizer
-from got.train.loop import NonFiniteGuard, NonFiniteLossError
+from got.train.loop import NonFiniteGuard, NonFiniteLossError, cpu_threads
 from got.train.lora import LoraConfig
 from got.train.optim import OptimConfig, param_groups
 from got.train.stages import FreezeConfig, InitConfig, build_model
@@ -226,3 +227,21 @@ def test_lr_schedule_with_a_delayed_module():
     assert lrs["vision"] == pytest.approx(5e-4) and lrs["projector"] == pytest.approx(lrs["decoder"])
     with pytest.raises(ValueError, match="optim.delay has unknown modules"):
         param_groups(model, OptimConfig(delay={"encoder": 5}))
+
+
+@pytest.mark.parametrize(
+    "env, share",
+    [
+        ({"LOCAL_SIZE": "2"}, 2),  # the deepspeed launcher's 2 ranks: half the cores each
+        ({"LOCAL_WORLD_SIZE": "4"}, 4),  # torchrun's name for it
+        ({}, 1),  # a plain `python` run: all the cores
+        ({"LOCAL_SIZE": "2", "OMP_NUM_THREADS": "3"}, None),  # the user's setting wins
+    ],
+)
+def test_each_cpu_rank_gets_its_share_of_the_cores(monkeypatch, env, share):
+    for key in ("LOCAL_SIZE", "LOCAL_WORLD_SIZE", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    cores = len(os.sched_getaffinity(0))
+    assert cpu_threads() == (3 if share is None else max(1, cores // share))

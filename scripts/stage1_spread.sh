@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The spread of the demo's stage 1 (docs/learning.md): the glyph warm-up and stage 1 again with other seeds
-# (train.seed: the initial weights; the samples' order, data.seed, stays the demo's), on the demo's shards, each evaluated on the held-out lines like the demo.
+# (train.seed: the initial weights; the samples' order, data.seed, stays the demo's), on the demo's shards, each
+# evaluated on the held-out lines like the demo.
 #   bash scripts/stage1_spread.sh [SEED ...]   (default 1 2; run `make demo` first, which is seed 0)
 set -euo pipefail
 cd "$(dirname "$0")/.."

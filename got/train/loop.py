@@ -63,11 +63,12 @@ def setup_distributed(device: str) -> torch.device:
 def cpu_threads() -> int:
     """Each CPU rank's share of the cores, unless OMP_NUM_THREADS says otherwise. The deepspeed launcher leaves
     it unset (torchrun sets 1), and every rank then runs as many threads as there are cores: 2 ranks on 2 cores
-    took 0.28 s a step of the demo's stage 1 against 0.23 s with 1 thread each, the same losses to 4 decimals."""
+    took 0.28 s a step of the demo's stage 1 against 0.23 s with 1 thread each (docs/learning.md, lesson 12)."""
     if os.environ.get("OMP_NUM_THREADS", "").isdigit():
         return max(1, int(os.environ["OMP_NUM_THREADS"]))
     local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE") or os.environ.get("LOCAL_SIZE") or 1)
-    return max(1, len(os.sched_getaffinity(0)) // local_ranks)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # not macOS
+    return max(1, cores // local_ranks)
 
 
 def release_shm_buffer() -> None:

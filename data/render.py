@@ -4,8 +4,8 @@
     python data/render.py --num 1000000 --out shards/synth --part 3/16   # machine 3 of 16, same dataset
 
 The same arguments give the same shards; a rerun resumes (finished shards are skipped); --part i/n renders the
-chunks c with c % n == i. --config takes YAML or JSON: {"weights": {type: w}, type: {field: value, ...}}, and a `defaults:` list of
-other configs it builds on (got/render/config_file.py).
+chunks c with c % n == i. --config takes YAML or JSON: {"weights": {type: w}, type: {field: value, ...}}, and
+a `defaults:` list of other configs it builds on (got/render/config_file.py).
 """
 
 import argparse

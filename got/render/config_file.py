@@ -1,6 +1,6 @@
 """Read a render config file (data/render.py --config): YAML or JSON, with an optional `defaults:` list.
 
-    defaults: [learn_glyphs]           # learn_glyphs.yaml beside this file, merged under what this file says
+    defaults: [learn_faces]            # learn_faces.yaml beside this file, merged under what this file says
     defaults: [demo_lines@finegrained] # demo_lines.yaml merged under this file's `finegrained:` key
 
 As in Hydra's defaults lists, later entries override earlier ones and the file itself overrides them all; mappings

@@ -5,9 +5,12 @@ beside tesseract on the same images and a model trained without the image (docs/
 
     python bench/learning.py                           # about 52 min on 2 cores: bench/results/learning.{json,png}
     python bench/learning.py --fast --out /tmp/learn   # a smoke run of every part, a few steps each (~3 min)
+    python bench/learning.py --config learning_bytes   # a variant: bench/results/learning_bytes.{json,png}
 
 What it renders, trains and evaluates is configs/bench/learning.yaml; the recipe's levers are in the render and
-experiment files that names (configs/render/learn_*.yaml, configs/experiment/learn_*.yaml). Shards, runs,
+experiment files that names (configs/render/learn_*.yaml, configs/experiment/learn_*.yaml). A variant is another
+file beside it that builds on it (`defaults: [learning]`) and says what it changes: the runs' overrides, a
+vocabulary to train first. Shards, runs,
 evaluations and every command's log go under runs/learning/, emptied first (logs/: the launcher's output and each
 rank's log). The console gets one line per phase and the final table. CER is the strict mode's (DESIGN §7):
 character edits over the label's length, greedy decoding.
@@ -17,6 +20,7 @@ import argparse
 import dataclasses
 import itertools
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -36,6 +40,7 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from common import write_results  # noqa: E402
 from got.config import CONFIG_DIR  # noqa: E402
+from got.config_file import load_config  # noqa: E402
 from got.data.shards import ShardWriter, read_samples  # noqa: E402
 from got.eval.evaluate import EvalConfig, SetupError, run  # noqa: E402
 
@@ -89,6 +94,13 @@ def render(bench: Bench) -> None:
         bench.command(f"render_{name}", [sys.executable, *argv, "--config", s["config"], "--out", out])
 
 
+def vocab(bench: Bench) -> None:
+    """The vocabulary the variant's runs name (`init.tokenizer=`), trained before anything else."""
+    if bench.cfg["vocab"]:
+        size, out = str(bench.cfg["vocab"]["size"]), str(ROOT / bench.cfg["vocab"]["path"])
+        bench.command("train_vocab", [sys.executable, "data/train_vocab.py", "--size", size, "--out", out])
+
+
 def pdf_lines(bench: Bench) -> int:
     """The PDF's first line crops, flagged multi-crop like the training strips, as shards/heldout_pdf."""
     pdf, shards = bench.cfg["pdf"], bench.root / "shards"
@@ -111,7 +123,7 @@ def train(bench: Bench, name: str, experiment: str) -> dict:
     since = time.perf_counter()
     ranks = str(bench.root / "logs" / f"ranks_{name}")
     launcher = ["deepspeed", "--num_gpus", str(bench.cfg["procs"]), "--enable_each_rank_log", ranks]
-    overrides = bench.cfg["fast"]["overrides"][name] if bench.fast else []
+    overrides = bench.cfg["overrides"].get(name, []) + (bench.cfg["fast"]["overrides"][name] if bench.fast else [])
     bench.command(name, [*launcher, "train/train.py", f"+experiment={experiment}", *overrides])
     rows = records(out_dir(experiment) / "metrics.jsonl")
     steps = [r for r in rows if "loss" in r]
@@ -248,9 +260,15 @@ def plot(runs: dict[str, dict], cfg: dict, png: Path) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--fast", action="store_true", help="a smoke run: a few steps per run, few samples")
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="folder of learning.json and .png")
+    p.add_argument("--config", default="learning", help="a file of configs/bench/ (default: learning)")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="folder of CONFIG.json and .png")
     args = p.parse_args()
-    cfg = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "bench" / "learning.yaml"))
+    try:
+        cfg = load_config(CONFIG_DIR / "bench" / f"{args.config}.yaml")
+    except ValueError as e:
+        sys.exit(f"learning.py: {e}")
+    if unknown := set(cfg["overrides"]) - set(cfg["runs"]):
+        sys.exit(f"learning.py: --config {args.config}: overrides for runs it does not have: {sorted(unknown)}")
     pdf = cfg["pdf"]
     if not Path(pdf["path"]).is_file():
         sys.exit(f"learning.py: {pdf['path']} is missing: apt-get install {pdf['package']}")
@@ -259,6 +277,7 @@ def main() -> None:
     (bench.root / "logs").mkdir(parents=True)
 
     since = time.perf_counter()
+    vocab(bench)
     render(bench)
     n = pdf_lines(bench)
     bench.done("data", since, f"{len(cfg['shards'])} shard sets rendered, {n} PDF lines, in {bench.root / 'shards'}")
@@ -273,14 +292,16 @@ def main() -> None:
         fast=args.fast,
         date=datetime.now().isoformat(timespec="seconds"),
         procs=cfg["procs"],
-        threads_per_process=torch.get_num_threads(),
+        config=args.config,
+        cores=os.cpu_count(),  # each training rank takes cores // procs threads (got/train/loop.py)
+        eval_threads=torch.get_num_threads(),
         wall_s=wall,
         phases_s=bench.phases,
         runs=summaries,
     )
-    write_results(args.out / "learning.json", results, **settings)
-    plot(runs, cfg, args.out / "learning.png")
-    print(f"results: {args.out / 'learning.json'}, {args.out / 'learning.png'}")
+    write_results(args.out / f"{args.config}.json", results, **settings)
+    plot(runs, cfg, args.out / f"{args.config}.png")
+    print(f"results: {args.out / args.config}.json, .png")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 
 The same arguments give the same shards; a rerun resumes (finished shards are skipped); --part i/n renders the
 chunks c with c % n == i. --config takes YAML or JSON: {"weights": {type: w}, type: {field: value, ...}}, and
-a `defaults:` list of other configs it builds on (got/render/config_file.py).
+a `defaults:` list of other configs it builds on (got/config_file.py).
 """
 
 import argparse
@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from got.render import RENDERERS  # noqa: E402
-from got.render.config_file import load_config  # noqa: E402
+from got.config_file import load_config  # noqa: E402
 from got.render.run import RenderJob, run  # noqa: E402
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from got.data.shards import read_samples
 from got.render import RENDERERS, build_config
-from got.render.config_file import load_config
+from got.config_file import load_config
 from got.render.run import RenderJob, run
 
 ROOT = Path(__file__).resolve().parents[1]

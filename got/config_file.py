@@ -1,4 +1,5 @@
-"""Read a render config file (data/render.py --config): YAML or JSON, with an optional `defaults:` list.
+"""Read a config file that is not a Hydra run config (data/render.py --config, bench/learning.py --config): YAML or
+JSON, with an optional `defaults:` list.
 
     defaults: [learn_faces]            # learn_faces.yaml beside this file, merged under what this file says
     defaults: [demo_lines@finegrained] # demo_lines.yaml merged under this file's `finegrained:` key
@@ -6,7 +7,7 @@
 As in Hydra's defaults lists, later entries override earlier ones and the file itself overrides them all; mappings
 merge key by key, anything else (lists, numbers, strings) is replaced whole. So a family of configs (the demo's
 lines, glyphs and markdown; the learning bench's glyphs, letters, words and lines) states its shared faces, sizes
-and degradation once, and each file says only what differs.
+and degradation once, and each file says only what differs; a bench variant says only the levers it moves.
 """
 
 from __future__ import annotations
@@ -59,5 +60,5 @@ def _read(path: Path, where: str) -> dict:
     except Exception as e:  # omegaconf's YAML errors have no common base beyond Exception
         raise ValueError(f"--config {where}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(config, dict):
-        raise ValueError(f"--config {where} holds a {type(config).__name__}, not a mapping of weights and types")
+        raise ValueError(f"--config {where} holds a {type(config).__name__}, not a mapping")
     return config

@@ -3,7 +3,7 @@
 it), read on held-out rendered English words and prose lines in eight proportional faces and on a real PDF's lines,
 beside tesseract on the same images and a model trained without the image (docs/learning.md).
 
-    python bench/learning.py                           # about 52 min on 2 cores: bench/results/learning.{json,png}
+    python bench/learning.py                           # about 50 min on 2 cores: bench/results/learning.{json,png}
     python bench/learning.py --fast --out /tmp/learn   # a smoke run of every part, a few steps each (~3 min)
     python bench/learning.py --config learning_bytes   # a variant: bench/results/learning_bytes.{json,png}
 
@@ -20,7 +20,6 @@ import argparse
 import dataclasses
 import itertools
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -293,8 +292,7 @@ def main() -> None:
         date=datetime.now().isoformat(timespec="seconds"),
         procs=cfg["procs"],
         config=args.config,
-        cores=os.cpu_count(),  # each training rank takes cores // procs threads (got/train/loop.py)
-        eval_threads=torch.get_num_threads(),
+        eval_threads=torch.get_num_threads(),  # each training rank takes cpu_count // procs (got/train/loop.py)
         wall_s=wall,
         phases_s=bench.phases,
         runs=summaries,

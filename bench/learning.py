@@ -10,10 +10,9 @@ beside tesseract on the same images and a model trained without the image (docs/
 What it renders, trains and evaluates is configs/bench/learning.yaml; the recipe's levers are in the render and
 experiment files that names (configs/render/learn_*.yaml, configs/experiment/learn_*.yaml). A variant is another
 file beside it that builds on it (`defaults: [learning]`) and says what it changes: the runs' overrides, a
-vocabulary to train first. Shards, runs,
-evaluations and every command's log go under runs/learning/, emptied first (logs/: the launcher's output and each
-rank's log). The console gets one line per phase and the final table. CER is the strict mode's (DESIGN §7):
-character edits over the label's length, greedy decoding.
+vocabulary to train first. Shards, runs, evaluations and every command's log go under runs/learning/, emptied first
+(logs/: the launcher's output and each rank's log). The console gets one line per phase and the final table. CER is
+the strict mode's (DESIGN §7): character edits over the label's length, greedy decoding.
 """
 
 import argparse

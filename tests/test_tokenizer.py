@@ -198,3 +198,36 @@ def test_byte_level_vocab(tmp_path, capsys, monkeypatch):
         assert tok.encode(text) == list(unicodedata.normalize("NFC", text).encode("utf-8"))
         assert tok.decode(tok.encode(text)) == unicodedata.normalize("NFC", text)
     assert (tok.num_ranks, tok.vocab_size, tok.token_id("<|endoftext|>")) == (256, 256 + len(SPECIAL_TOKENS), 256)
+
+
+def test_the_learning_bench_byte_variant_matches_its_vocabulary(tmp_path):
+    """configs/bench/learning_bytes.yaml gives the runs from random init the byte vocabulary's ids by hand; composed
+    with their experiment files, they must be the ids of the file data/train_vocab.py writes."""
+    from hydra import compose, initialize_config_dir
+
+    import got.train.config  # noqa: F401  (registers the schema)
+    from got.config import CONFIG_DIR
+    from got.config_file import load_config
+
+    bench = load_config(CONFIG_DIR / "bench" / "learning_bytes.yaml")
+    out = tmp_path / "bytes.tiktoken"
+    argv = ["train_vocab.py", "--size", str(bench["vocab"]["size"]), "--out", str(out)]
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(sys, "argv", argv)
+        runpy.run_path(str(ROOT / "data/train_vocab.py"), run_name="__main__")
+    tok = GOTTokenizer.from_file(out)
+    from_scratch = [
+        run for run, overrides in bench["overrides"].items() if any("init.tokenizer=" in o for o in overrides)
+    ]
+    assert sorted(from_scratch) == ["glyphs", "noimage"]  # the runs without init.model_from
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        for run in from_scratch:
+            cfg = compose("train", overrides=[f"+experiment={bench['runs'][run]}", *bench["overrides"][run]])
+            assert cfg.init.tokenizer == bench["vocab"]["path"] and cfg.init.model_from is None
+            ids = (
+                cfg.model.decoder.vocab_size,
+                cfg.model.image_token_id,
+                cfg.model.eos_token_id,
+                cfg.model.pad_token_id,
+            )
+            assert ids == (tok.vocab_size, tok.imgpad_id, tok.eos_id, tok.pad_id)

@@ -1,6 +1,5 @@
 import json
 import runpy
-import sys
 import unicodedata
 from itertools import islice
 
@@ -187,11 +186,15 @@ def test_trained_vocab_encodes_like_hf(tmp_path):
         assert [ours.encoding.decode_single_token_bytes(i) for i in ours.encode(text)] == theirs
 
 
-def test_byte_level_vocab(tmp_path, capsys, monkeypatch):
+def train_vocab(*args) -> None:
+    """data/train_vocab.py with these arguments, in-process (its main takes argv)."""
+    runpy.run_path(str(ROOT / "data/train_vocab.py"))["main"]([str(a) for a in args])
+
+
+def test_byte_level_vocab(tmp_path, capsys):
     """data/train_vocab.py --size 256: no merges, so every id is one UTF-8 byte and the specials follow the bytes."""
     out = tmp_path / "bytes.tiktoken"
-    monkeypatch.setattr(sys, "argv", ["train_vocab.py", "--size", "256", "--out", str(out)])
-    runpy.run_path(str(ROOT / "data/train_vocab.py"), run_name="__main__")
+    train_vocab("--size", 256, "--out", out)
     assert "256 ranks" in capsys.readouterr().out
     tok = GOTTokenizer.from_file(out)
     for text in TEXTS:
@@ -211,10 +214,7 @@ def test_the_learning_bench_byte_variant_matches_its_vocabulary(tmp_path):
 
     bench = load_config(CONFIG_DIR / "bench" / "learning_bytes.yaml")
     out = tmp_path / "bytes.tiktoken"
-    argv = ["train_vocab.py", "--size", str(bench["vocab"]["size"]), "--out", str(out)]
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(sys, "argv", argv)
-        runpy.run_path(str(ROOT / "data/train_vocab.py"), run_name="__main__")
+    train_vocab("--size", bench["vocab"]["size"], "--out", out)
     tok = GOTTokenizer.from_file(out)
     from_scratch = [
         run for run, overrides in bench["overrides"].items() if any("init.tokenizer=" in o for o in overrides)
